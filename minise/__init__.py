@@ -1,0 +1,29 @@
+"""minise: Squeeze-and-Excitation networks from scratch, on NumPy (CPU) and CuPy (GPU).
+
+    import minise as ms
+    import minise.functional as F
+    from minise import nn, optim, models, data
+"""
+
+__version__ = "0.1.0"
+
+from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .backend import manual_seed
+from .gradcheck import GradcheckError, directional_gradcheck, gradcheck
+from . import backend, functional
+
+__all__ = [
+    "__version__",
+    "Tensor",
+    "tensor",
+    "Function",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "manual_seed",
+    "gradcheck",
+    "directional_gradcheck",
+    "GradcheckError",
+    "backend",
+    "functional",
+]

@@ -1,0 +1,180 @@
+"""Array backends: NumPy on the CPU, CuPy on an NVIDIA GPU.
+
+This is the only module in minise that knows CuPy exists. Every op asks
+``get_array_module(*arrays)`` for the module (``xp``) that owns its inputs and
+calls ``xp.exp``, ``xp.matmul``... so the same code runs on either device.
+
+CuPy is imported lazily, the first time a GPU is asked for or a CuPy array is
+seen, so ``import minise`` never fails or slows down on a machine without one.
+
+Device strings follow PyTorch: ``"cpu"``, ``"cuda"`` (the current GPU) and
+``"cuda:N"``.
+"""
+
+import numpy as np
+
+__all__ = [
+    "get_array_module",
+    "cupy_available",
+    "gpu_available",
+    "parse_device",
+    "device_of",
+    "to_device",
+    "to_numpy",
+    "is_array",
+    "manual_seed",
+    "rng",
+    "DeviceError",
+]
+
+_cupy = None            # the cupy module once imported successfully
+_cupy_error = None      # why importing it failed, for the error message
+
+
+class DeviceError(RuntimeError):
+    """Raised when a device is asked for that this machine cannot provide."""
+
+
+def _import_cupy():
+    """Import cupy once; return it, or None (and remember why) if it is missing."""
+    global _cupy, _cupy_error
+    if _cupy is None and _cupy_error is None:
+        try:
+            import cupy
+
+            _cupy = cupy
+        except Exception as exc:  # ImportError, or a CUDA library that fails to load
+            _cupy_error = exc
+    return _cupy
+
+
+def cupy_available():
+    """True when the cupy package can be imported (it may still find no GPU)."""
+    return _import_cupy() is not None
+
+
+def gpu_available():
+    """True when CuPy is installed and at least one CUDA device answers."""
+    cupy = _import_cupy()
+    if cupy is None:
+        return False
+    try:
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:
+        return False
+
+
+def _is_cupy_array(a):
+    return type(a).__module__.split(".")[0] == "cupy"
+
+
+def is_array(a):
+    """True for a numpy.ndarray or a cupy.ndarray."""
+    return isinstance(a, np.ndarray) or _is_cupy_array(a)
+
+
+def get_array_module(*arrays):
+    """Return ``cupy`` if any argument is a CuPy array, else ``numpy``.
+
+    Non-array arguments (Python numbers, None) are ignored, so ops can pass
+    everything they got.
+    """
+    for a in arrays:
+        if _is_cupy_array(a):
+            return _import_cupy()
+    return np
+
+
+def parse_device(device):
+    """Normalise a device string: ``"cpu"`` -> ``("cpu", None)``, ``"cuda:1"`` -> ``("cuda", 1)``."""
+    if device is None:
+        return "cpu", None
+    if not isinstance(device, str):
+        device = str(device)
+    name, _, index = device.partition(":")
+    if name == "cpu" and not index:
+        return "cpu", None
+    if name == "cuda":
+        if not index:
+            return "cuda", None
+        if index.isdigit():
+            return "cuda", int(index)
+    raise DeviceError(
+        f"unknown device {device!r}: expected 'cpu', 'cuda' or 'cuda:N' (N a GPU index)"
+    )
+
+
+def _require_gpu(device):
+    cupy = _import_cupy()
+    if cupy is None:
+        raise DeviceError(
+            f"device {device!r} needs CuPy, which could not be imported ({_cupy_error}). "
+            "Install it with: pip install 'minise[gpu]'  (cupy-cuda12x), or use device='cpu'."
+        )
+    if not gpu_available():
+        raise DeviceError(
+            f"device {device!r} was asked for, CuPy is installed, but no CUDA GPU answers. "
+            "Check `nvidia-smi`, or use device='cpu'."
+        )
+    return cupy
+
+
+def device_of(array):
+    """The device string of an array: ``"cpu"`` or ``"cuda:N"``."""
+    if _is_cupy_array(array):
+        return f"cuda:{array.device.id}"
+    return "cpu"
+
+
+def to_device(array, device):
+    """Return ``array`` on ``device``: a no-op when it is already there, else one copy."""
+    kind, index = parse_device(device)
+    if kind == "cpu":
+        return to_numpy(array)
+    cupy = _require_gpu(device)
+    if index is None:
+        index = cupy.cuda.runtime.getDevice()
+    if _is_cupy_array(array) and array.device.id == index:
+        return array
+    with cupy.cuda.Device(index):
+        return cupy.asarray(array)
+
+
+def to_numpy(array):
+    """A NumPy array with the same values (copies from the GPU; no copy on the CPU)."""
+    if _is_cupy_array(array):
+        return array.get()
+    return np.asarray(array)
+
+
+# --- random numbers ---------------------------------------------------------
+# One seeded NumPy generator drives initialisation, dropout and shuffling
+# defaults; manual_seed also seeds CuPy's generator when CuPy is in use.
+_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed):
+    """Seed minise's random numbers (NumPy, and CuPy when it is loaded), like ``torch.manual_seed``."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    if _cupy is not None:
+        try:
+            _cupy.random.seed(seed)
+        except Exception:  # CuPy installed but no GPU: nothing to seed
+            pass
+    return _rng
+
+
+def rng():
+    """The global NumPy ``Generator`` that ``manual_seed`` resets."""
+    return _rng
+
+
+def get_rng_state():
+    """The global generator's state as a plain dict (for checkpoints)."""
+    return _rng.bit_generator.state
+
+
+def set_rng_state(state):
+    """Restore a state returned by :func:`get_rng_state`."""
+    _rng.bit_generator.state = state

@@ -1,0 +1,37 @@
+"""Stateless ops, imported as ``import minise.functional as F``.
+
+Each op is a ``Function`` subclass (forward and backward side by side) plus a
+lowercase wrapper that users call.
+"""
+
+from .math import (
+    abs,
+    add,
+    cat,
+    clamp,
+    clip,
+    concatenate,
+    div,
+    exp,
+    flatten,
+    getitem,
+    log,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    pad,
+    permute,
+    pow,
+    reshape,
+    sqrt,
+    stack,
+    sub,
+    sum,
+    sum_to,
+    transpose,
+)

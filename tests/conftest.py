@@ -1,0 +1,28 @@
+"""Shared fixtures: every device-dependent test takes ``device`` and runs once per backend.
+
+The "cuda" cases skip (with the reason) when CuPy or a GPU is missing, and run
+when one is present: one test suite for every device.
+"""
+
+import numpy as np
+import pytest
+
+import minise as ms
+from minise import backend
+
+DEVICES = ["cpu", "cuda"]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    if request.param == "cuda" and not backend.gpu_available():
+        pytest.skip("cuda: CuPy or a GPU is not available on this machine")
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same random state."""
+    ms.manual_seed(0)
+    np.random.seed(0)
+    yield
