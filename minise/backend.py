@@ -24,6 +24,7 @@ __all__ = [
     "is_array",
     "manual_seed",
     "rng",
+    "random_uniform",
     "DeviceError",
 ]
 
@@ -168,6 +169,20 @@ def manual_seed(seed):
 def rng():
     """The global NumPy ``Generator`` that ``manual_seed`` resets."""
     return _rng
+
+
+def random_uniform(shape, like):
+    """Uniform samples in [0, 1) of ``shape``, on ``like``'s device and in its float dtype.
+
+    On the CPU they come from the global generator :func:`rng` (so
+    ``manual_seed`` makes them reproducible); on a GPU from CuPy's generator,
+    which ``manual_seed`` seeds too. Used by dropout.
+    """
+    dtype = like.dtype if like.dtype in (np.float32, np.float64) else np.float64
+    if _is_cupy_array(like):
+        with like.device:
+            return _cupy.random.random(shape, dtype=dtype).astype(like.dtype, copy=False)
+    return _rng.random(shape, dtype=dtype).astype(like.dtype, copy=False)
 
 
 def get_rng_state():

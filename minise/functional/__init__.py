@@ -4,6 +4,11 @@ Each op is a ``Function`` subclass (forward and backward side by side) plus a
 lowercase wrapper that users call.
 """
 
+from .activation import log_softmax, relu, sigmoid, softmax, tanh
+from .dropout import dropout
+from .linear import linear
+from .loss import cross_entropy
+from .normalization import batch_norm
 from .math import (
     abs,
     add,

@@ -1,0 +1,155 @@
+"""Activations: relu, sigmoid, tanh, softmax, log_softmax.
+
+Each saves its *output* where the gradient can be written in terms of it
+(sigmoid, tanh, softmax, log_softmax), so no extra buffer is kept alive: the
+output is held by the graph anyway. Derivations: docs/derivations.md#activations.
+"""
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module
+
+
+class ReLU(Function):
+    """y = max(x, 0).   dy/dx = 1 where x > 0, else 0 (0 at x = 0, as PyTorch).
+
+    x: any shape.  Saves y: y > 0 exactly where x > 0.
+    """
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        y = xp.maximum(x, 0)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * (y > 0)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x)).   dy/dx = y * (1 - y)
+
+    x: any shape.  Saves y, not x: the gradient needs only the output.
+    ``exp`` only ever sees -|x| <= 0, so it cannot overflow; with
+    e = exp(-|x|),  y = 1 / (1 + e) for x >= 0  and  y = e / (1 + e) for x < 0,
+    which keeps full relative precision for very negative x (sigmoid(-40) is
+    4.2e-18, not 0) where 0.5 * (tanh(x / 2) + 1) would round to 0.
+    """
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        with np.errstate(under="ignore"):  # exp(-1e4) -> 0 is the right answer
+            e = xp.exp(-xp.abs(x))
+        r = 1 / (1 + e)
+        y = xp.where(x >= 0, r, e * r)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * y * (1 - y)
+
+
+class Tanh(Function):
+    """y = tanh(x).   dy/dx = 1 - y**2
+
+    x: any shape.  Saves y.
+    """
+
+    def forward(self, x):
+        y = get_array_module(x).tanh(x)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        return gy * (1 - y * y)
+
+
+def _check_axis(op, axis, ndim):
+    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
+        raise ValueError(f"{op}: axis {axis!r} is out of range for a tensor with {ndim} dimensions "
+                         f"(expected an int in [{-ndim}, {ndim - 1}])")
+    return int(axis) % ndim
+
+
+class Softmax(Function):
+    """y_i = exp(x_i - max(x)) / sum_j exp(x_j - max(x))   along ``axis``.
+
+    Subtracting the max changes nothing mathematically and keeps exp <= 1, so
+    logits of any size give finite results.
+    Backward:  dx_i = y_i * (gy_i - sum_j gy_j y_j)   (the Jacobian diag(y) - y y^T applied to gy).
+
+    x: any shape.  Saves y.
+    """
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.axis = _check_axis("softmax", self.axis, x.ndim)
+        with np.errstate(under="ignore"):
+            y = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        y /= y.sum(axis=self.axis, keepdims=True)
+        self.save_for_backward(y)
+        return y
+
+    def backward(self, gy):
+        (y,) = self.saved
+        gx = gy * y
+        gx -= y * gx.sum(axis=self.axis, keepdims=True)
+        return gx
+
+
+class LogSoftmax(Function):
+    """y_i = x_i - max(x) - log(sum_j exp(x_j - max(x)))   along ``axis``.
+
+    Backward:  dx_i = gy_i - softmax(x)_i * sum_j gy_j,   with softmax(x) = exp(y).
+
+    x: any shape.  Saves y.
+    """
+
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.axis = _check_axis("log_softmax", self.axis, x.ndim)
+        shifted = x - x.max(axis=self.axis, keepdims=True)
+        with np.errstate(under="ignore"):
+            log_sum = xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
+        shifted -= log_sum
+        self.save_for_backward(shifted)
+        return shifted
+
+    def backward(self, gy):
+        (y,) = self.saved
+        xp = get_array_module(y)
+        with np.errstate(under="ignore"):
+            softmax = xp.exp(y)
+        return gy - softmax * gy.sum(axis=self.axis, keepdims=True)
+
+
+def relu(x):
+    return ReLU()(x)
+
+
+def sigmoid(x):
+    return Sigmoid()(x)
+
+
+def tanh(x):
+    return Tanh()(x)
+
+
+def softmax(x, axis=-1, *, dim=None):
+    """Softmax along ``axis`` (``dim=`` accepted as in PyTorch)."""
+    return Softmax(axis if dim is None else dim)(x)
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    """log(softmax(x)) along ``axis``, computed stably (``dim=`` accepted as in PyTorch)."""
+    return LogSoftmax(axis if dim is None else dim)(x)

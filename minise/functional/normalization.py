@@ -1,0 +1,142 @@
+"""Batch normalisation as one fused op with the closed-form backward."""
+
+from ..autograd import Function, Tensor, as_tensor
+from ..backend import get_array_module
+
+
+def _channel_sum(a):
+    """sum over n and m of a (N, C, M) array -> (C,)."""
+    return get_array_module(a).einsum("ncm->c", a)
+
+
+def _channel_dot(a, b):
+    """sum over n and m of a * b for (N, C, M) arrays -> (C,), without an (N, C, M) temporary."""
+    return get_array_module(a).einsum("ncm,ncm->c", a, b)
+
+
+class BatchNorm(Function):
+    """y = gamma * xhat + beta,   xhat = (x - mean) / sqrt(var + eps),   per channel c.
+
+    x: (N, C) or (N, C, H, W) (any (N, C, ...))   gamma (weight), beta (bias): (C,)
+    Statistics are taken over every axis but C: m = N * H * W values per channel.
+
+    Training: mean and var are the batch's (var biased, divided by m); the running
+    statistics (arrays of shape (C,), updated in place) move towards the batch's:
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1)   (unbiased)
+    Eval: mean and var are the running statistics, and nothing is updated.
+
+    Backward (sums over n, h, w; inv_std = 1 / sqrt(var + eps)):
+        dbeta  = sum(gy)
+        dgamma = sum(gy * xhat)
+        dx     = (1 / m) * gamma * inv_std * (m * gy - dbeta - xhat * dgamma)   (training)
+        dx     = gamma * inv_std * gy                                          (eval: constant stats)
+    Derivation: docs/derivations.md#batch-norm.
+
+    Speed: x is viewed as (N, C, M) and every per-channel sum is one einsum
+    (no temporary the size of x). Forward makes one full-size buffer (x - mean,
+    turned into y in place) and saves only x, which the graph keeps anyway;
+    backward recomputes x - mean rather than keeping xhat alive between passes.
+    """
+
+    def __init__(self, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
+        self.running_mean, self.running_var = running_mean, running_var
+        self.training, self.momentum, self.eps = training, momentum, eps
+
+    def forward(self, x, weight, bias):
+        xp = get_array_module(x)
+        n, c = x.shape[:2]
+        x3 = x.reshape(n, c, -1)            # (N, C, M): M = H * W, or 1 for (N, C) input
+        m = n * x3.shape[2]
+        if self.training:
+            mean = _channel_sum(x3) / m
+            y = x3 - mean[:, None]          # becomes y in place below
+            var = _channel_dot(y, y) / m    # biased: this is what normalises the batch
+            if self.running_mean is not None:
+                self.running_mean[...] = (1 - self.momentum) * self.running_mean + self.momentum * mean
+                self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * (var * (m / (m - 1)))
+            inv_std = 1 / xp.sqrt(var + self.eps)
+            y *= (weight * inv_std)[:, None]
+            y += bias[:, None]
+        else:
+            mean = self.running_mean.astype(x.dtype)       # a copy: later training steps update the original
+            inv_std = 1 / xp.sqrt(self.running_var.astype(x.dtype) + self.eps)
+            scale = weight * inv_std
+            y = x3 * scale[:, None]
+            y += (bias - mean * scale)[:, None]
+        self.save_for_backward(x, mean, inv_std, weight)
+        return y.reshape(x.shape)
+
+    def backward(self, gy):
+        x, mean, inv_std, weight = self.saved
+        need_x, need_weight, need_bias = self.needs_input_grad
+        n, c = x.shape[:2]
+        gy3 = gy.reshape(n, c, -1)
+        m = n * gy3.shape[2]
+        scale = weight * inv_std
+        dbeta = _channel_sum(gy3)
+        dgamma = xc = None
+        if need_weight or (need_x and self.training):
+            xc = x.reshape(n, c, -1) - mean[:, None]
+            dgamma = _channel_dot(gy3, xc) * inv_std        # sum(gy * xhat)
+        dx = None
+        if need_x:
+            dx = gy3 * scale[:, None]
+            if self.training:
+                # dx = scale * gy - scale * inv_std * dgamma / m * (x - mean) - scale * dbeta / m
+                xc *= (-scale * inv_std * dgamma / m)[:, None]
+                xc -= (scale * dbeta / m)[:, None]
+                dx += xc
+            dx = dx.reshape(x.shape)
+        return dx, dgamma if need_weight else None, dbeta if need_bias else None
+
+
+def _shape_of(t):
+    return None if t is None else tuple(t.shape)
+
+
+def _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum):
+    if x.ndim < 2:
+        raise ValueError(
+            f"batch_norm: input must be (N, C) or (N, C, H, W), got shape {x.shape} ({x.ndim}-D)"
+        )
+    c = x.shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var),
+                    ("weight", weight), ("bias", bias)):
+        if t is not None and _shape_of(t) != (c,):
+            raise ValueError(
+                f"batch_norm: {name} has shape {_shape_of(t)}, expected ({c},): one value per channel "
+                f"of input of shape {x.shape}"
+            )
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError(
+            "batch_norm: eval mode (training=False) normalises with running_mean and running_var, got None"
+        )
+    if training and x.size <= c:
+        raise ValueError(
+            f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
+        )
+    if training and momentum is None:
+        raise ValueError("batch_norm: momentum must be a number in [0, 1], got None")
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """Batch normalisation, as torch.nn.functional.batch_norm.
+
+    x: (N, C) or (N, C, H, W).  running_mean, running_var: Tensors (C,) updated
+    in place when training (or None: then only batch statistics are used).
+    weight (gamma), bias (beta): Tensors (C,) or None (1 and 0).
+    """
+    x = as_tensor(x)
+    _check_batch_norm(x, running_mean, running_var, weight, bias, training, momentum)
+    xp = x.xp
+    c = x.shape[1]
+    if weight is None:
+        weight = Tensor(xp.ones(c, dtype=x.dtype))
+    if bias is None:
+        bias = Tensor(xp.zeros(c, dtype=x.dtype))
+    running_mean = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    running_var = running_var.data if isinstance(running_var, Tensor) else running_var
+    return BatchNorm(running_mean, running_var, training, momentum, eps)(x, weight, bias)

@@ -1,0 +1,133 @@
+"""Activations: float64 gradcheck and PyTorch parity on several shapes and axes,
+plus the numerical-stability promises (sigmoid at |x| = 1e4, softmax at logits of 1000).
+
+Oracles: the numerical gradient and PyTorch.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import minise as ms
+import minise.functional as F
+from helpers import assert_matches_torch, gradcheck_inputs, torch_or_skip
+
+
+def _tf():
+    import torch.nn.functional as tf
+
+    return tf
+
+
+CASES = [
+    ("relu", F.relu, lambda a: _tf().relu(a), [(3, 5)]),
+    ("relu_4d", F.relu, lambda a: _tf().relu(a), [(2, 3, 4, 5)]),
+    ("sigmoid", F.sigmoid, lambda a: a.sigmoid(), [(4, 7)]),
+    ("sigmoid_1d", F.sigmoid, lambda a: a.sigmoid(), [(9,)]),
+    ("tanh", F.tanh, lambda a: a.tanh(), [(3, 2, 5)]),
+    ("softmax_last_axis", F.softmax, lambda a: _tf().softmax(a, dim=-1), [(4, 7)]),
+    ("softmax_axis0", lambda a: F.softmax(a, axis=0), lambda a: _tf().softmax(a, dim=0), [(5, 3)]),
+    ("softmax_channels_of_4d", lambda a: F.softmax(a, dim=1), lambda a: _tf().softmax(a, dim=1), [(2, 3, 4, 5)]),
+    ("softmax_1d", F.softmax, lambda a: _tf().softmax(a, dim=0), [(6,)]),
+    ("log_softmax_last_axis", F.log_softmax, lambda a: _tf().log_softmax(a, dim=-1), [(4, 7)]),
+    ("log_softmax_axis0", lambda a: F.log_softmax(a, 0), lambda a: _tf().log_softmax(a, dim=0), [(5, 3)]),
+    ("log_softmax_middle_axis", lambda a: F.log_softmax(a, dim=1), lambda a: _tf().log_softmax(a, dim=1),
+     [(2, 3, 4)]),
+]
+
+
+@pytest.mark.parametrize("name,fn,fn_torch,shapes", CASES, ids=[c[0] for c in CASES])
+def test_activation_passes_float64_gradcheck(name, fn, fn_torch, shapes, device):
+    inputs = gradcheck_inputs(shapes, low=-3.0, high=3.0, device=device)
+    if name.startswith("relu"):  # keep away from the kink at 0, where the derivative jumps
+        for t in inputs:
+            t.data[abs(t.data) < 0.01] = 0.5
+    assert ms.gradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("name,fn,fn_torch,shapes", CASES, ids=[c[0] for c in CASES])
+def test_activation_matches_torch_forward_and_backward(name, fn, fn_torch, shapes, device):
+    assert_matches_torch(fn, fn_torch, shapes, device=device, low=-4.0, high=4.0)
+
+
+def test_relu_gradient_at_zero_is_zero_like_torch(device):
+    x = np.array([-1.0, 0.0, 0.0, 2.0], dtype=np.float32)
+    assert_matches_torch(F.relu, lambda a: _tf().relu(a), inputs=[x], device=device)
+    t = ms.tensor(x, requires_grad=True, device=device)
+    F.relu(t).sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [0.0, 0.0, 0.0, 1.0])
+
+
+EXTREMES = [-1e4, -1000.0, -100.0, -40.0, -20.0, -1.0, 0.0, 1.0, 20.0, 40.0, 100.0, 1000.0, 1e4]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_stable_and_exact_up_to_1e4_without_warnings(dtype, device):
+    torch = torch_or_skip()
+    values = np.array(EXTREMES, dtype=dtype)
+    x = ms.tensor(values, requires_grad=True, device=device)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        y = F.sigmoid(x)
+        y.sum().backward()
+    tx = torch.tensor(values, requires_grad=True)
+    ty = tx.sigmoid()
+    ty.sum().backward()
+    assert np.isfinite(y.numpy()).all() and np.isfinite(x.grad.numpy()).all()
+    # relative precision even in the far tail: sigmoid(-40) = 4.2e-18, not 0
+    # (atol = the smallest normal number: torch flushes sigmoid(-100) = 3.7e-44 to 0 in float32)
+    tiny = np.finfo(dtype).tiny
+    np.testing.assert_allclose(y.numpy(), ty.detach().numpy(), rtol=1e-6, atol=tiny)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=tiny)
+    assert y.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tanh_saturates_without_warnings_at_1e4(dtype, device):
+    x = ms.tensor(np.array(EXTREMES, dtype=dtype), requires_grad=True, device=device)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        y = F.tanh(x)
+        y.sum().backward()
+    np.testing.assert_allclose(y.numpy(), np.tanh(np.array(EXTREMES)), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), 1 - np.tanh(np.array(EXTREMES)) ** 2, rtol=1e-5, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_family_is_finite_and_exact_for_logits_of_magnitude_1000(op, device):
+    rng = np.random.default_rng(3)
+    logits = (rng.choice([-1.0, 1.0], size=(4, 6)) * rng.uniform(900, 1000, size=(4, 6))).astype(np.float32)
+    logits[0] = 1000.0   # ties at the maximum
+    logits[1, :3] = -1000.0
+    fn = getattr(F, op)
+    x = ms.tensor(logits, requires_grad=True, device=device)
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        out = fn(x)
+        out.backward(ms.tensor(np.ones(out.shape, dtype=np.float32), device=device))
+    assert np.isfinite(out.numpy()).all() and np.isfinite(x.grad.numpy()).all()
+    assert_matches_torch(fn, lambda a: getattr(_tf(), op)(a, dim=-1), inputs=[logits],
+                         device=device, atol=1e-5, rtol=1e-6)
+
+
+def test_softmax_rows_sum_to_one_and_log_softmax_is_its_log(device):
+    x = ms.tensor(np.random.default_rng(0).normal(size=(3, 8)), device=device)
+    np.testing.assert_allclose(F.softmax(x).numpy().sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(F.log_softmax(x).numpy(), np.log(F.softmax(x).numpy()), rtol=1e-12)
+
+
+def test_tensor_methods_relu_sigmoid_tanh_are_the_functional_ops():
+    x = ms.tensor(np.linspace(-3, 3, 7))
+    np.testing.assert_array_equal(x.relu().numpy(), F.relu(x).numpy())
+    np.testing.assert_array_equal(x.sigmoid().numpy(), F.sigmoid(x).numpy())
+    np.testing.assert_array_equal(x.tanh().numpy(), F.tanh(x).numpy())
+    np.testing.assert_allclose(x.sigmoid().numpy(), 1 / (1 + np.exp(-np.linspace(-3, 3, 7))), rtol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_axis_out_of_range_names_the_op_and_the_valid_range(op):
+    x = ms.tensor(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=rf"{op}: axis 2 is out of range for a tensor with 2 dimensions "
+                                         r"\(expected an int in \[-2, 1\]\)"):
+        getattr(F, op)(x, axis=2)
