@@ -66,3 +66,55 @@ def gradcheck_inputs(shapes, seed=0, low=-2.0, high=2.0, device="cpu"):
 
 def to_numpy(x):
     return backend.to_numpy(x.data if isinstance(x, ms.Tensor) else x)
+
+
+def load_into_torch(module_ms, module_t):
+    """Copy a minise module's state dict into a PyTorch module with the same keys (strict)."""
+    torch = torch_or_skip()
+    state = {k: torch.from_numpy(np.array(v.numpy())) for k, v in module_ms.state_dict().items()}
+    module_t.load_state_dict(state, strict=True)
+
+
+def assert_module_matches_torch(module_ms, module_t, x, *, labels=None, device="cpu", atol=1e-5, rtol=1e-4,
+                                seed=0):
+    """A minise module and its PyTorch twin agree: output, loss, input and parameter gradients, buffers.
+
+    Loads ``module_ms``'s state dict into ``module_t`` first, so both start from the
+    same weights and statistics. With ``labels`` the scalar compared and differentiated
+    is cross_entropy(output, labels); otherwise sum(output * g) for a random g.
+    Returns (output_ms, output_torch).
+    """
+    torch = torch_or_skip()
+    import minise.functional as F
+
+    load_into_torch(module_ms, module_t)
+    x_ms = ms.tensor(x, requires_grad=True, device=device)
+    x_t = torch.tensor(x, requires_grad=True)
+    out_ms, out_t = module_ms(x_ms), module_t(x_t)
+    np.testing.assert_allclose(out_ms.numpy(), out_t.detach().numpy(), atol=atol, rtol=rtol,
+                               err_msg="module output differs from PyTorch")
+    if labels is not None:
+        loss_ms = F.cross_entropy(out_ms, ms.tensor(labels, device=device))
+        loss_t = torch.nn.functional.cross_entropy(out_t, torch.tensor(labels))
+        np.testing.assert_allclose(loss_ms.item(), loss_t.item(), atol=atol, rtol=rtol,
+                                   err_msg="loss differs from PyTorch")
+        loss_ms.backward()
+        loss_t.backward()
+    else:
+        gy = np.random.default_rng(seed + 1).standard_normal(out_ms.shape).astype(np.float32)
+        out_ms.backward(ms.tensor(gy, device=device))
+        out_t.backward(torch.tensor(gy))
+    np.testing.assert_allclose(x_ms.grad.numpy(), x_t.grad.numpy(), atol=atol, rtol=rtol,
+                               err_msg="input gradient differs from PyTorch")
+    params_t = dict(module_t.named_parameters())
+    params_ms = dict(module_ms.named_parameters())
+    assert sorted(params_ms) == sorted(params_t), "parameter names differ from the PyTorch twin"
+    for name, p in params_ms.items():
+        assert p.grad is not None, f"parameter {name} got no gradient"
+        np.testing.assert_allclose(p.grad.numpy(), params_t[name].grad.numpy(), atol=atol, rtol=rtol,
+                                   err_msg=f"gradient of {name} differs from PyTorch")
+    buffers_t = dict(module_t.named_buffers())
+    for name, b in module_ms.named_buffers():
+        np.testing.assert_allclose(b.numpy(), buffers_t[name].numpy(), atol=atol, rtol=rtol,
+                                   err_msg=f"buffer {name} differs from PyTorch after the forward")
+    return out_ms, out_t

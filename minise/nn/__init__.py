@@ -1,0 +1,50 @@
+"""Modules: layers that own parameters, the SE block, and the containers models are built from.
+
+    from minise import nn
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                          nn.SEBlock(16, reduction=4))
+"""
+
+from . import init
+from .layers import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    GlobalAvgPool2d,
+    GlobalMaxPool2d,
+    Linear,
+    MaxPool2d,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+from .module import Identity, Module, ModuleList, Parameter, RemovableHandle, Sequential, StateDictError
+from .se import SEBlock
+
+__all__ = [
+    "init",
+    "Module",
+    "Parameter",
+    "Sequential",
+    "ModuleList",
+    "Identity",
+    "RemovableHandle",
+    "StateDictError",
+    "Linear",
+    "Conv2d",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "Flatten",
+    "Dropout",
+    "MaxPool2d",
+    "AvgPool2d",
+    "GlobalAvgPool2d",
+    "GlobalMaxPool2d",
+    "SEBlock",
+]
