@@ -34,9 +34,10 @@ class BatchNorm(Function):
     Derivation: docs/derivations.md#batch-norm.
 
     Speed: x is viewed as (N, C, M) and every per-channel sum is one einsum
-    (no temporary the size of x). Forward makes one full-size buffer (x - mean,
-    turned into y in place) and saves only x, which the graph keeps anyway;
-    backward recomputes x - mean rather than keeping xhat alive between passes.
+    (no temporary the size of x). Forward and backward each make ONE full-size
+    buffer (x - mean, turned into y or dx in place: fresh buffers cost page
+    faults). Only x is saved, which the graph keeps anyway: backward recomputes
+    x - mean rather than keeping xhat alive between the passes.
     """
 
     def __init__(self, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
@@ -73,22 +74,23 @@ class BatchNorm(Function):
         n, c = x.shape[:2]
         gy3 = gy.reshape(n, c, -1)
         m = n * gy3.shape[2]
-        scale = weight * inv_std
+        scale = (weight * inv_std)[:, None]
         dbeta = _channel_sum(gy3)
-        dgamma = xc = None
+        dgamma = dx = None
         if need_weight or (need_x and self.training):
-            xc = x.reshape(n, c, -1) - mean[:, None]
-            dgamma = _channel_dot(gy3, xc) * inv_std        # sum(gy * xhat)
-        dx = None
+            dx = x.reshape(n, c, -1) - mean[:, None]        # x - mean; becomes dx in place
+            dgamma = _channel_dot(gy3, dx) * inv_std        # sum(gy * xhat)
+        if need_x and self.training:
+            # dx = scale * (gy - dbeta / m - xhat * dgamma / m), built in the one buffer
+            dx *= (-inv_std * dgamma / m)[:, None]
+            dx -= (dbeta / m)[:, None]
+            dx += gy3
+            dx *= scale
+        elif need_x:
+            dx = gy3 * scale
         if need_x:
-            dx = gy3 * scale[:, None]
-            if self.training:
-                # dx = scale * gy - scale * inv_std * dgamma / m * (x - mean) - scale * dbeta / m
-                xc *= (-scale * inv_std * dgamma / m)[:, None]
-                xc -= (scale * dbeta / m)[:, None]
-                dx += xc
             dx = dx.reshape(x.shape)
-        return dx, dgamma if need_weight else None, dbeta if need_bias else None
+        return dx if need_x else None, dgamma if need_weight else None, dbeta if need_bias else None
 
 
 def _shape_of(t):
