@@ -1,0 +1,256 @@
+"""Convolution as one matrix product: im2col, col2im and conv2d.
+
+A 2-D convolution slides a (C, kh, kw) filter over the input. im2col copies
+every patch the filter visits into one column of a matrix ``col``; the
+convolution of all filters at all positions of all images is then a single
+matrix product (one GEMM), which BLAS runs near the machine's peak:
+
+    x (N, C, H, W) --im2col--> col (C*kh*kw, N*Ho*Wo)
+    y_col = W_col @ col        W_col = weight.reshape(O, C*kh*kw)   -> (O, N*Ho*Wo)
+
+col2im is im2col's adjoint: it adds every entry of a column matrix back onto
+the pixel it was copied from. The backward pass of conv2d is two more GEMMs and
+one col2im. The plain-loop versions in ``minise.functional.reference`` compute
+the same numbers one multiply at a time, for reading and for the tests.
+See docs/derivations.md#conv2d.
+"""
+
+import numpy as np
+
+from ..autograd import Function
+from ..backend import get_array_module
+
+__all__ = ["im2col", "col2im", "conv2d", "Conv2d", "conv_output_size"]
+
+
+# --- argument helpers (shared with pooling.py) ----------------------------------
+def _pair(value, name, op):
+    """An int or a 2-sequence of ints as an (h, w) tuple of Python ints."""
+    if isinstance(value, (int, np.integer)):
+        return int(value), int(value)
+    try:
+        h, w = value
+        if isinstance(h, (int, np.integer)) and isinstance(w, (int, np.integer)):
+            return int(h), int(w)
+    except (TypeError, ValueError):
+        pass
+    raise TypeError(f"{op}: {name} must be an int or a pair of ints (h, w), got {value!r}")
+
+
+def _check_stride_padding(stride, padding, op):
+    if min(stride) <= 0:
+        raise ValueError(f"{op}: stride must be positive, got stride={stride}")
+    if min(padding) < 0:
+        raise ValueError(f"{op}: padding must be non-negative, got padding={padding}")
+
+
+def _check_4d(x_shape, op, what="input", layout="(N, C, H, W)"):
+    if len(x_shape) != 4:
+        raise ValueError(f"{op}: expected a 4-D {what} {layout}, got shape {tuple(x_shape)}")
+
+
+def conv_output_size(size, kernel, stride, padding):
+    """Output length of a sliding window: floor((size + 2*padding - kernel) / stride) + 1."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _output_hw(x_shape, kernel_size, stride, padding, op):
+    """(Ho, Wo) for an (N, C, H, W) input; the kernel must fit inside the padded input."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel_size, stride, padding
+    H, W = x_shape[2], x_shape[3]
+    if kh > H + 2 * ph or kw > W + 2 * pw:
+        raise ValueError(
+            f"{op}: kernel size ({kh}, {kw}) is larger than the padded input "
+            f"({H + 2 * ph}, {W + 2 * pw}) (input {tuple(x_shape)}, padding ({ph}, {pw})); "
+            f"expected a kernel of at most the padded input's height and width"
+        )
+    return conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+
+
+def _pad(x, padding, value=0.0):
+    """x (N, C, H, W) with ``padding`` = (ph, pw) rows/columns of ``value`` around each image."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    x_pad = xp.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype)
+    x_pad[:, :, ph:ph + H, pw:pw + W] = x
+    return x_pad
+
+
+def _windows(x_pad, kernel_size, stride, out_hw):
+    """A strided *view* (no copy) of every window of x_pad, indexed [c, i, j, n, ho, wo].
+
+    x_pad: (N, C, Hp, Wp).  view[c, i, j, n, ho, wo] = x_pad[n, c, ho*sh + i, wo*sw + j]
+    """
+    xp = get_array_module(x_pad)
+    (kh, kw), (sh, sw), (Ho, Wo) = kernel_size, stride, out_hw
+    N, C = x_pad.shape[:2]
+    s_n, s_c, s_h, s_w = x_pad.strides
+    return xp.lib.stride_tricks.as_strided(
+        x_pad, shape=(C, kh, kw, N, Ho, Wo), strides=(s_c, s_h, s_w, s_n, s_h * sh, s_w * sw)
+    )
+
+
+# --- im2col / col2im ---------------------------------------------------------------
+def im2col(x, kernel_size, stride=1, padding=0):
+    """Copy every (C, kh, kw) patch of x into one column of a matrix.
+
+    x: (N, C, H, W)  ->  col: (C*kh*kw, N*Ho*Wo), with Ho = (H + 2*ph - kh) // sh + 1
+    (likewise Wo), rows ordered (c, i, j) like ``weight.reshape(O, -1)``, columns
+    ordered (n, ho, wo):
+
+        col[(c, i, j), (n, ho, wo)] = x_pad[n, c, ho*sh + i, wo*sw + j]
+
+    where x_pad is x with ``padding`` zeros around each image. kernel_size,
+    stride, padding: an int or an (h, w) pair. Built as a strided view of
+    x_pad's windows plus ONE contiguous copy, laid out so that every row of
+    col is a run of whole image rows (fast to copy, fast to add back).
+    """
+    kernel_size = _pair(kernel_size, "kernel_size", "im2col")
+    stride = _pair(stride, "stride", "im2col")
+    padding = _pair(padding, "padding", "im2col")
+    _check_4d(x.shape, "im2col")
+    _check_stride_padding(stride, padding, "im2col")
+    out_hw = _output_hw(x.shape, kernel_size, stride, padding, "im2col")
+    return _im2col(x, kernel_size, stride, padding, out_hw)
+
+
+def _im2col(x, kernel_size, stride, padding, out_hw):
+    xp = get_array_module(x)
+    windows = _windows(_pad(x, padding), kernel_size, stride, out_hw)
+    rows = x.shape[1] * kernel_size[0] * kernel_size[1]
+    return xp.ascontiguousarray(windows).reshape(rows, -1)
+
+
+def col2im(col, x_shape, kernel_size, stride=1, padding=0):
+    """The adjoint of im2col: add every entry of col back onto the pixel it came from.
+
+    col: (C*kh*kw, N*Ho*Wo) in im2col's layout  ->  (N, C, H, W) = x_shape.
+
+        x[n, c, h, w] = sum of col[(c, i, j), (n, ho, wo)] over all (i, j, ho, wo)
+                        with ho*sh + i - ph == h and wo*sw + j - pw == w
+
+    A pixel covered by several windows receives the sum of all their entries,
+    so ``col2im(im2col(x))`` is x times the number of windows covering each
+    pixel, and <im2col(x), col> == <x, col2im(col)> (the adjoint identity the
+    conv2d backward pass relies on). Computed with kh*kw strided slice-adds,
+    one per kernel offset (i, j), each covering every image, channel and
+    output position at once.
+    """
+    kernel_size = _pair(kernel_size, "kernel_size", "col2im")
+    stride = _pair(stride, "stride", "col2im")
+    padding = _pair(padding, "padding", "col2im")
+    _check_4d(x_shape, "col2im", what="x_shape")
+    _check_stride_padding(stride, padding, "col2im")
+    Ho, Wo = _output_hw(x_shape, kernel_size, stride, padding, "col2im")
+    N, C = x_shape[:2]
+    expected = (C * kernel_size[0] * kernel_size[1], N * Ho * Wo)
+    if tuple(col.shape) != expected:
+        raise ValueError(
+            f"col2im: col has shape {tuple(col.shape)}, expected {expected} = (C*kh*kw, N*Ho*Wo) "
+            f"for x_shape {tuple(x_shape)}, kernel {kernel_size}, stride {stride}, padding {padding}"
+        )
+    return _col2im(col, tuple(x_shape), kernel_size, stride, padding, (Ho, Wo))
+
+
+def _col2im(col, x_shape, kernel_size, stride, padding, out_hw):
+    xp = get_array_module(col)
+    N, C, H, W = x_shape
+    (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = kernel_size, stride, padding, out_hw
+    col = col.reshape(C, kh, kw, N, Ho, Wo)
+    # Channel-major buffer: each slice-add below then reads col[:, i, j] in memory order.
+    gx_pad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            gx_pad[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += col[:, i, j]
+    gx = gx_pad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
+    return xp.ascontiguousarray(gx)
+
+
+# --- conv2d -------------------------------------------------------------------------
+class Conv2d(Function):
+    """2-D cross-correlation (what deep learning calls convolution), NCHW.
+
+    x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,) or absent
+    -> y: (N, O, Ho, Wo), Ho = (H + 2*ph - kh) // sh + 1 (likewise Wo)
+
+        y[n, o, ho, wo] = b[o] + sum_{c,i,j} W[o, c, i, j] * x_pad[n, c, ho*sh + i, wo*sw + j]
+
+    As matrices, with col = im2col(x) (C*kh*kw, N*Ho*Wo), W_col = W.reshape(O, C*kh*kw)
+    and gy_col = gy rearranged to (O, N*Ho*Wo):
+
+        forward  y_col = W_col @ col (+ b)         one GEMM
+        weight   dW    = gy_col @ col^T            one GEMM, reshaped to (O, C, kh, kw)
+        input    dcol  = W_col^T @ gy_col          one GEMM, then dx = col2im(dcol)
+        bias     db    = gy summed over n, ho, wo
+
+    dx is skipped when x needs no gradient (the first conv of a network sees
+    the images), and col is kept for backward only when the weight needs a
+    gradient. See docs/derivations.md#conv2d.
+    """
+
+    def __init__(self, stride=1, padding=0):
+        self.stride = _pair(stride, "stride", "conv2d")
+        self.padding = _pair(padding, "padding", "conv2d")
+        _check_stride_padding(self.stride, self.padding, "conv2d")
+
+    def forward(self, x, weight, bias=None):
+        xp = get_array_module(x, weight)
+        _check_conv2d_shapes(x.shape, weight.shape, None if bias is None else bias.shape)
+        N = x.shape[0]
+        O, C, kh, kw = weight.shape
+        Ho, Wo = _output_hw(x.shape, (kh, kw), self.stride, self.padding, "conv2d")
+        col = _im2col(x, (kh, kw), self.stride, self.padding, (Ho, Wo))
+        y_col = weight.reshape(O, -1) @ col                      # (O, N*Ho*Wo)
+        y_nchw = y_col.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
+        y = xp.empty((N, O, Ho, Wo), dtype=y_col.dtype)
+        if bias is None:
+            y[...] = y_nchw
+        else:
+            xp.add(y_nchw, bias.reshape(O, 1, 1), out=y)         # the copy to NCHW adds the bias
+        self.save_for_backward(x, weight, col if self.needs_input_grad[1] else None)
+        return y
+
+    def backward(self, gy):
+        x, weight, col = self.saved
+        O, C, kh, kw = weight.shape
+        gy_col = gy.transpose(1, 0, 2, 3).reshape(O, -1)         # (O, N*Ho*Wo), a copy
+        gx = gw = gb = None
+        if self.needs_input_grad[1]:
+            gw = (col @ gy_col.T).T.reshape(weight.shape)        # col @ gy^T is BLAS's faster order here
+        if self.needs_input_grad[0]:
+            w_col = weight.reshape(O, -1)
+            dcol = w_col.T @ gy_col                              # (C*kh*kw, N*Ho*Wo)
+            gx = _col2im(dcol, x.shape, (kh, kw), self.stride, self.padding, gy.shape[2:])
+        if len(self.needs_input_grad) == 2:
+            return gx, gw
+        if self.needs_input_grad[2]:
+            gb = gy_col.sum(axis=1)
+        return gx, gw, gb
+
+
+def _check_conv2d_shapes(x_shape, w_shape, b_shape):
+    _check_4d(x_shape, "conv2d")
+    _check_4d(w_shape, "conv2d", what="weight", layout="(out_channels, in_channels, kh, kw)")
+    if x_shape[1] != w_shape[1]:
+        raise ValueError(
+            f"conv2d: input has {x_shape[1]} channels (shape {tuple(x_shape)}) but weight "
+            f"{tuple(w_shape)} expects {w_shape[1]} input channels"
+        )
+    if b_shape is not None and tuple(b_shape) != (w_shape[0],):
+        raise ValueError(
+            f"conv2d: bias has shape {tuple(b_shape)}, expected ({w_shape[0]},), one value per "
+            f"output channel of weight {tuple(w_shape)}"
+        )
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0):
+    """2-D convolution of x (N, C, H, W) with weight (O, C, kh, kw) -> (N, O, Ho, Wo).
+
+    stride, padding: an int or an (h, w) pair, as in ``torch.nn.functional.conv2d``.
+    See :class:`Conv2d` for the math.
+    """
+    op = Conv2d(stride, padding)
+    return op(x, weight) if bias is None else op(x, weight, bias)
