@@ -40,3 +40,6 @@ from .math import (
     sum_to,
     transpose,
 )
+from .conv import col2im, conv2d, im2col
+from .pooling import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
+from . import reference
