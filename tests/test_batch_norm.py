@@ -87,6 +87,18 @@ def test_batch_norm_without_weight_bias_or_running_stats_matches_torch(device):
     )
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["training", "eval"])
+def test_batch_norm_input_gradient_alone_matches_torch(training, device):
+    torch = torch_or_skip()
+    (rm, rv), (trm, trv) = _pair(4, device, seed=2)
+    weight = np.random.default_rng(3).normal(size=4).astype(np.float32)    # a constant: no gradient
+    assert_matches_torch(
+        lambda x: F.batch_norm(x, rm, rv, ms.tensor(weight, device=device), None, training),
+        lambda x: torch.nn.functional.batch_norm(x, trm, trv, torch.tensor(weight), None, training),
+        [(5, 4, 2, 3)], device=device, atol=2e-5,
+    )
+
+
 def test_batch_norm_updates_running_stats_in_no_grad_like_torch(device):
     rm, rv = ms.tensor(np.zeros(2, np.float32), device=device), ms.tensor(np.ones(2, np.float32), device=device)
     before = rm.data

@@ -78,19 +78,20 @@ class BatchNorm(Function):
         dbeta = _channel_sum(gy3)
         dgamma = dx = None
         if need_weight or (need_x and self.training):
-            dx = x.reshape(n, c, -1) - mean[:, None]        # x - mean; becomes dx in place
-            dgamma = _channel_dot(gy3, dx) * inv_std        # sum(gy * xhat)
+            xc = x.reshape(n, c, -1) - mean[:, None]
+            dgamma = _channel_dot(gy3, xc) * inv_std        # sum(gy * xhat)
         if need_x and self.training:
-            # dx = scale * (gy - dbeta / m - xhat * dgamma / m), built in the one buffer
+            # dx = scale * (gy - dbeta / m - xhat * dgamma / m), built in place in xc's buffer
+            dx = xc
             dx *= (-inv_std * dgamma / m)[:, None]
             dx -= (dbeta / m)[:, None]
             dx += gy3
             dx *= scale
         elif need_x:
             dx = gy3 * scale
-        if need_x:
+        if dx is not None:
             dx = dx.reshape(x.shape)
-        return dx if need_x else None, dgamma if need_weight else None, dbeta if need_bias else None
+        return dx, dgamma if need_weight else None, dbeta if need_bias else None
 
 
 def _shape_of(t):
