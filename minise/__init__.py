@@ -11,6 +11,9 @@ from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, t
 from .backend import manual_seed
 from .gradcheck import GradcheckError, directional_gradcheck, gradcheck
 from . import backend, functional
+from .autograd import AnomalyError
+from .debug import detect_anomaly, step_backward, trace_backward, trace_forward
+from . import debug, viz
 
 __all__ = [
     "__version__",
@@ -26,4 +29,11 @@ __all__ = [
     "GradcheckError",
     "backend",
     "functional",
+    "trace_backward",
+    "trace_forward",
+    "step_backward",
+    "detect_anomaly",
+    "AnomalyError",
+    "debug",
+    "viz",
 ]

@@ -710,7 +710,13 @@ def _check_finite(fn, arrays, phase):
             continue
         xp = backend.get_array_module(a)
         if not bool(xp.isfinite(a).all()):
-            where = fn.module_path or "(outside any module)"
+            stack = getattr(fn, "module_stack", ())
+            if fn.module_path:
+                where = fn.module_path
+            elif stack:  # ran in the forward of the top-level module itself
+                where = f"(the top-level {type(stack[0]).__name__})"
+            else:
+                where = "(outside any module)"
             what = "its output" if phase == "forward" else f"the gradient for input {i}"
             n_nan = int(xp.isnan(a).sum())
             n_inf = int(xp.isinf(a).sum())

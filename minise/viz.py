@@ -1,0 +1,495 @@
+"""Pictures: the autograd graph as Graphviz DOT text, and gradient-health plots.
+
+    dot = ms.viz.to_dot(loss, params=dict(model.named_parameters()))
+    ms.viz.render(dot, "graph.svg")          # needs the Graphviz program `dot`
+
+    ms.viz.plot_grad_health("runs/se20/grad_health.csv", "grad_health.png")
+
+The graph is read from the tensors themselves: ``loss.creator`` is the last op,
+``creator.inputs`` its input tensors, and so on down to the leaves. Backward
+frees ``creator.inputs`` (and the saved buffers) as it goes, so draw the graph
+*before* ``backward()``, or after ``backward(retain_graph=True)``.
+
+This module imports nothing heavy at import time: matplotlib is imported inside
+the plotting function, and Graphviz runs as a separate program only in ``render``.
+"""
+
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+
+from .autograd import Tensor
+from .debug import BackwardTrace, _mean_absmax, _norm, _shape_str, read_grad_health_csv
+
+__all__ = [
+    "to_dot",
+    "render",
+    "GraphvizNotFoundError",
+    "plot_grad_health",
+    "grad_health_figure",
+]
+
+_OP_STYLE = 'shape=ellipse, style=filled, fillcolor="#e8e8e8"'
+_ROOT_STYLE = 'shape=ellipse, style=filled, fillcolor="#c8f0b0", penwidth=2'
+_PARAM_STYLE = 'shape=box, style=filled, fillcolor="#cfe2f3"'
+_CONST_STYLE = 'shape=box, style=dashed, fontcolor="#666666", color="#999999"'
+_GROUP_STYLE = 'shape=box3d, style=filled, fillcolor="#fff2cc"'
+_BAD_GRAD = 'color="#d00000", fontcolor="#d00000", penwidth=2'
+
+
+# --- reading the graph ----------------------------------------------------------
+def _freed_error(fn):
+    return RuntimeError(
+        f"to_dot: the graph behind this tensor was freed by backward() (the inputs of {fn.name} are gone). "
+        "Call ms.viz.to_dot(...) before loss.backward(), or call loss.backward(retain_graph=True) "
+        "to keep the graph for drawing (then the picture can show gradient statistics too)."
+    )
+
+
+def _walk(root):
+    """Every op and leaf behind ``root``.
+
+    Returns ``ops`` {id(fn): (fn, output tensor)} and ``leaves`` {id(t): t} in
+    the order met from the root, and ``edges`` (source, id(consumer fn)) where
+    source is ("op", id(fn)) or ("leaf", id(t)); an input used twice gives two edges.
+    """
+    ops, leaves, edges = {}, {}, []
+    seen = set()
+    stack = [root]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        fn = t.creator
+        if fn is None:
+            leaves[id(t)] = t
+            continue
+        if getattr(fn, "freed", False) or getattr(fn, "inputs", None) is None:
+            raise _freed_error(fn)
+        ops[id(fn)] = (fn, t)
+        for x in fn.inputs:
+            edges.append((("op", id(x.creator)) if x.creator is not None else ("leaf", id(x)), id(fn)))
+        stack.extend(reversed(fn.inputs))
+    return ops, leaves, edges
+
+
+def _module_info(ops):
+    """Module type name of every module path the ops ran in, and parameter names found on them.
+
+    Parameters are named from each module's ``_parameters`` dict (how nn.Module
+    stores them), so ``fc1.weight`` appears without passing ``params=``.
+    """
+    types, names, visited = {}, {}, set()
+    for fn, _ in ops.values():
+        stack = getattr(fn, "module_stack", ())
+        path = fn.module_path.split(".") if stack and fn.module_path else []
+        for depth, module in enumerate(stack):
+            prefix = ".".join(path[:depth])
+            types.setdefault(prefix, type(module).__name__)
+            if id(module) in visited:
+                continue
+            visited.add(id(module))
+            own = getattr(module, "_parameters", None)
+            if isinstance(own, dict):
+                for key, p in own.items():
+                    if isinstance(p, Tensor):
+                        names.setdefault(id(p), f"{prefix}.{key}" if prefix else key)
+    return types, names
+
+
+def _split(path):
+    return tuple(path.split(".")) if path else ()
+
+
+def _place_leaf(t, name, users, ops, node_of_op, groups, depth):
+    """Where a leaf goes: (group node id it folds into, None) or (None, module path of its cluster).
+
+    A named parameter sits in its module's cluster (``fc1.weight`` in ``fc1``)
+    and folds into a collapsed module that is its only user. A constant sits
+    with the ops that use it when they share a module; a one-element constant
+    folds into a collapsed module that is its only user. Anything else sits at
+    the top level.
+    """
+    user_nodes = {node_of_op[u] for u in users}
+    user_paths = {_split(ops[u][0].module_path) for u in users}
+    if name and "." in name:
+        owner = _split(name.rsplit(".", 1)[0])
+    elif not t.requires_grad and len(user_paths) == 1:
+        owner = next(iter(user_paths))
+    else:
+        return None, ()
+    if not depth or len(owner) < depth:
+        return None, owner
+    gid = groups.get(owner[:depth], {}).get("id")
+    foldable = bool(name) or t.size == 1
+    if foldable and gid is not None and user_nodes == {gid}:
+        return gid, None
+    return None, owner[:depth - 1]
+
+
+# --- DOT text -------------------------------------------------------------------
+def _quote(text):
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _label(lines):
+    escaped = [str(line).replace("\\", "\\\\").replace('"', '\\"') for line in lines]
+    return '"' + "\\n".join(escaped) + '"'
+
+
+def _grad_lines(array, prefix="|grad|"):
+    norm = _norm(array)
+    _, absmax = _mean_absmax(array)
+    bad = not (math.isfinite(norm) and math.isfinite(absmax))
+    return [f"{prefix} {norm:.3g}  max {absmax:.3g}"], bad
+
+
+def _collapse_depth(collapse_modules):
+    if collapse_modules is True:
+        return 1
+    if collapse_modules is False or collapse_modules is None:
+        return 0
+    if isinstance(collapse_modules, int) and collapse_modules >= 1:
+        return collapse_modules
+    raise ValueError(f"to_dot: collapse_modules must be True, False or a depth >= 1, got {collapse_modules!r}")
+
+
+def to_dot(tensor, params=None, show_grad=True, collapse_modules=False, trace=None, title=None):
+    """Graphviz DOT text of the graph that computed ``tensor``.
+
+        dot = ms.viz.to_dot(loss, params=dict(model.named_parameters()))
+        ms.viz.render(dot, "graph.svg")
+
+    Ops are ellipses labelled with the op name and output shape (the tensor
+    itself is the green one); leaf tensors are boxes: parameters and inputs
+    that require grad in blue, constants dashed. Ops are grouped by the module
+    that ran them into nested ``cluster`` boxes (``layer2`` > ``layer2.1`` >
+    ``layer2.1.se``), so a whole SE-ResNet stays readable.
+
+    params: name -> Tensor (e.g. ``dict(model.named_parameters())``) to name
+    the leaves; parameters of the modules that ran the ops are named
+    automatically, and ``tensor.name`` is used when set.
+    show_grad: after backward, add gradient statistics (L2 norm and max |g|):
+    on leaves from ``.grad``, on ops from ``trace`` (a ``trace_backward()``
+    recorded on this graph) or from an output that called ``retain_grad()``.
+    Nodes whose gradient holds NaN or Inf are drawn in red.
+    collapse_modules: True draws each top-level module as one node; an int d
+    keeps d levels of module paths (2: one node per residual block,
+    ``layer1.0``, ``layer1.1``, ...), a module's own parameters fold into it.
+    title: a caption for the picture.
+
+    The graph must still be there: backward frees it as it goes, so call
+    to_dot before ``backward()`` or after ``backward(retain_graph=True)``.
+    """
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"to_dot: expected a Tensor, got {type(tensor).__name__}")
+    depth = _collapse_depth(collapse_modules)
+    ops, leaves, edges = _walk(tensor)
+    types, auto_names = _module_info(ops)
+    names = dict(auto_names)
+    if params is not None:
+        items = params.items() if hasattr(params, "items") else params
+        names.update({id(t): str(name) for name, t in items})
+    records = {}
+    if trace is not None:
+        for rec in (trace.records if isinstance(trace, BackwardTrace) else trace):
+            fn = rec._function_ref() if rec._function_ref is not None else None
+            if fn is not None and id(fn) in ops:
+                records[id(fn)] = rec
+
+    # Which node stands for each op: itself, or the group of its module path (collapsed).
+    def group_of(fn):
+        comps = _split(fn.module_path)
+        return comps[:depth] if depth and len(comps) >= depth else None
+
+    node_of_op, groups = {}, {}  # group key -> list of fns
+    for i, (key, (fn, _)) in enumerate(ops.items()):
+        group = group_of(fn)
+        if group is None:
+            node_of_op[key] = f"op{i}"
+        else:
+            node_of_op[key] = groups.setdefault(group, {"id": f"g{len(groups)}", "fns": []})["id"]
+            groups[group]["fns"].append(fn)
+
+    consumers = {}  # leaf id -> ids of the ops that use it
+    for source, dst in edges:
+        if source[0] == "leaf":
+            consumers.setdefault(source[1], set()).add(dst)
+
+    clusters = {}  # module path tuple -> node lines
+
+    def place(comps, line):
+        clusters.setdefault(tuple(comps), []).append(line)
+
+    # op nodes
+    for i, (key, (fn, out)) in enumerate(ops.items()):
+        if node_of_op[key] != f"op{i}":
+            continue
+        lines, bad = [fn.name, _shape_str(fn.output_shape)], False
+        if show_grad:
+            if key in records:
+                rec = records[key]
+                lines.append(f"|grad_out| {rec.grad_output_norm:.3g}  max {rec.grad_output_absmax:.3g}")
+                bad = not (math.isfinite(rec.grad_output_norm) and math.isfinite(rec.grad_output_absmax))
+            elif out.grad is not None:
+                more, bad = _grad_lines(out.grad.data)
+                lines += more
+        style = _ROOT_STYLE if out is tensor else _OP_STYLE
+        if bad:
+            style += ", " + _BAD_GRAD
+        tip = _quote(fn.module_path or "(outside any module)")
+        place(_split(fn.module_path), f"op{i} [label={_label(lines)}, {style}, tooltip={tip}];")
+
+    # group nodes (collapse_modules)
+    group_outputs = {}
+    for source, dst in edges:
+        if source[0] == "op" and node_of_op[source[1]] != node_of_op[dst]:
+            group_outputs.setdefault(node_of_op[source[1]], set()).add(source[1])
+    absorbed, leaf_place = {}, {}
+    for key, t in leaves.items():
+        absorb_into, place_at = _place_leaf(t, names.get(key), consumers.get(key, set()),
+                                            ops, node_of_op, groups, depth)
+        if absorb_into is not None:
+            if t.requires_grad:  # constants fold in silently; parameters are counted on the node
+                absorbed.setdefault(absorb_into, []).append(names.get(key))
+        else:
+            leaf_place[key] = place_at
+    root_fn_key = id(tensor.creator) if tensor.creator is not None else None
+    order = {key: i for i, key in enumerate(ops)}
+    for group, info in groups.items():
+        gid, fns = info["id"], info["fns"]
+        path = ".".join(group)
+        kinds = sorted({fn.name for fn in fns})
+        lines = [f"{path}: {types.get(path, 'module')}",
+                 f"{len(fns)} op{'s' if len(fns) != 1 else ''}: " + ", ".join(kinds[:4]) + (", ..." if len(kinds) > 4 else "")]
+        out_keys = group_outputs.get(gid, set()) | ({root_fn_key} if node_of_op.get(root_fn_key) == gid else set())
+        bad = False
+        for out_key in sorted(out_keys, key=order.get):
+            fn = ops[out_key][0]
+            line = f"out {_shape_str(fn.output_shape)}"
+            if show_grad and out_key in records:
+                rec = records[out_key]
+                line += f"  |grad_out| {rec.grad_output_norm:.3g}"
+                bad = bad or not math.isfinite(rec.grad_output_norm)
+            lines.append(line)
+        if gid in absorbed:
+            lines.append(f"{len(absorbed[gid])} param{'s' if len(absorbed[gid]) != 1 else ''}")
+        style = _GROUP_STYLE + (", penwidth=2" if root_fn_key is not None and node_of_op[root_fn_key] == gid else "")
+        if bad:
+            style += ", " + _BAD_GRAD
+        place(group[:-1], f"{gid} [label={_label(lines)}, {style}, tooltip={_quote(path)}];")
+
+    # leaf nodes
+    leaf_ids = {}
+    for i, (key, t) in enumerate(leaves.items()):
+        if key not in leaf_place:
+            continue
+        leaf_ids[key] = f"t{i}"
+        name = names.get(key) or t.name
+        if t.requires_grad:
+            lines = [name or "input", _shape_str(t.shape)]
+            style = _PARAM_STYLE
+        else:
+            lines = [name or "const", _shape_str(t.shape) if t.size != 1 else f"= {t.item():.4g}"]
+            style = _CONST_STYLE
+        if show_grad and t.grad is not None:
+            more, bad = _grad_lines(t.grad.data)
+            lines += more
+            if bad:
+                style += ", " + _BAD_GRAD
+        if t is tensor:
+            style += ", penwidth=2"
+        place(leaf_place[key], f"t{i} [label={_label(lines)}, {style}];")
+
+    # edges: data flows from inputs to the ops that use them
+    edge_lines, seen_edges = [], set()
+    for source, dst in edges:
+        src = node_of_op[source[1]] if source[0] == "op" else leaf_ids.get(source[1])
+        dst_node = node_of_op[dst]
+        if src is None or src == dst_node:
+            continue
+        if depth:
+            if (src, dst_node) in seen_edges:
+                continue
+            seen_edges.add((src, dst_node))
+        edge_lines.append(f"  {src} -> {dst_node};")
+
+    out = ["digraph minise {",
+           '  graph [rankdir=TB, fontname="Helvetica", fontsize=10, nodesep=0.25, ranksep=0.3];',
+           '  node [fontname="Helvetica", fontsize=10, height=0.3];',
+           '  edge [color="#555555", arrowsize=0.6];']
+    if title:
+        out.append(f"  label={_quote(title)}; labelloc=t; fontsize=14;")
+    _emit_clusters(out, clusters, types)
+    out.extend(edge_lines)
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def _emit_clusters(out, clusters, types):
+    """Write the nodes of each module path inside nested ``subgraph cluster_N`` blocks."""
+    paths = set()
+    for comps in clusters:
+        for k in range(1, len(comps) + 1):
+            paths.add(comps[:k])
+    children = {}
+    for comps in sorted(paths):
+        children.setdefault(comps[:-1], []).append(comps)
+    counter = [0]
+
+    def emit(comps, indent):
+        pad = "  " * indent
+        for line in clusters.get(comps, []):
+            out.append(pad + line)
+        for child in children.get(comps, []):
+            path = ".".join(child)
+            out.append(f"{pad}subgraph cluster_{counter[0]} {{")
+            counter[0] += 1
+            kind = types.get(path)
+            out.append(f"{pad}  label={_quote(path + (f' ({kind})' if kind else ''))};")
+            out.append(f'{pad}  style="rounded"; color="#8899aa"; fontcolor="#334455";')
+            emit(child, indent + 1)
+            out.append(pad + "}")
+
+    emit((), 1)
+
+
+# --- rendering ------------------------------------------------------------------
+class GraphvizNotFoundError(RuntimeError):
+    """The Graphviz program ``dot`` is not installed (``render`` needs it)."""
+
+
+_FORMATS = ("svg", "png", "pdf", "dot")
+
+
+def _atomic_target(path):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    os.close(fd)
+    return tmp
+
+
+def render(dot_text, path, format=None):
+    """Write ``dot_text`` as a picture at ``path``; returns the path.
+
+    format: "svg", "png", "pdf" (run through the Graphviz program ``dot``), or
+    "dot" (the text itself); by default taken from the file's extension, else
+    "svg". The file is written to a temporary name and renamed, so a failure
+    never leaves half a picture. Without Graphviz it raises
+    ``GraphvizNotFoundError`` saying how to install it.
+    """
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1].lstrip(".").lower()
+    if suffix == "gv":
+        suffix = "dot"
+    if format is None:
+        format = suffix if suffix in _FORMATS else "svg"
+    format = format.lower()
+    if format not in _FORMATS:
+        raise ValueError(f"render: format must be one of {', '.join(_FORMATS)}, got {format!r}")
+    if suffix in _FORMATS and suffix != format:
+        raise ValueError(f"render: the file name {path!r} says {suffix} but format={format!r}")
+    tmp = _atomic_target(path)
+    try:
+        if format == "dot":
+            with open(tmp, "w") as f:
+                f.write(dot_text)
+        else:
+            exe = shutil.which("dot")
+            if exe is None:
+                raise GraphvizNotFoundError(
+                    "render: the Graphviz program `dot` is not installed, so the graph cannot be drawn as "
+                    f"{format}. Install it with `sudo apt-get install graphviz` (Debian/Ubuntu), "
+                    "`brew install graphviz` (macOS) or `conda install -c conda-forge graphviz`; "
+                    "or save the text with render(dot_text, 'graph.dot') and view it elsewhere."
+                )
+            proc = subprocess.run([exe, f"-T{format}", "-o", tmp], input=dot_text.encode(),
+                                  capture_output=True, timeout=300)
+            if proc.returncode != 0:
+                raise RuntimeError(f"render: dot failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+# --- gradient health ------------------------------------------------------------
+def grad_health_figure(source, params=None, title=None):
+    """The matplotlib Figure that :func:`plot_grad_health` saves (for notebooks and tests)."""
+    from matplotlib import cm, colormaps, colors
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    records = read_grad_health_csv(source) if isinstance(source, (str, os.PathLike)) else list(source)
+    if params is not None:
+        wanted = [params] if isinstance(params, str) else list(params)
+        records = [r for r in records if any(w in r.param for w in wanted)]
+    if not records:
+        raise ValueError("plot_grad_health: no records to plot" + (f" for params {params!r}" if params else ""))
+    series = {}
+    for r in records:
+        series.setdefault(r.param, []).append(r)
+    names = list(series)
+
+    fig = Figure(figsize=(9, 7), constrained_layout=True)
+    FigureCanvasAgg(fig)  # draw with Agg whatever backend pyplot uses
+    ax_grad, ax_ratio = fig.subplots(2, 1, sharex=True)
+    cmap = colormaps["viridis"]
+    norm = colors.Normalize(vmin=0, vmax=max(1, len(names) - 1))
+    for k, name in enumerate(names):
+        rows = sorted(series[name], key=lambda r: r.step)
+        colour = cmap(0.9 * norm(k))
+        for ax, values in ((ax_grad, [r.grad_norm for r in rows]), (ax_ratio, [r.update_ratio for r in rows])):
+            points = [(r.step, v) for r, v in zip(rows, values) if math.isfinite(v) and v > 0]
+            if points:  # log axes: zeros and NaN (e.g. a zero-initialised bias) are left out
+                ax.plot([p[0] for p in points], [p[1] for p in points], color=colour, linewidth=1, label=name)
+    reference = ax_ratio.axhline(1e-3, color="#aa0000", linestyle="--", linewidth=1, label="1e-3 (rule of thumb)")
+    for ax in (ax_grad, ax_ratio):
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+    ax_grad.set_title("Gradient norm per parameter")
+    ax_grad.set_ylabel("||grad||_2 (log scale)")
+    ax_ratio.set_title("Update / weight ratio per parameter")
+    ax_ratio.set_ylabel("||w_after - w_before|| / ||w_before|| (log scale)")
+    ax_ratio.set_xlabel("optimizer step")
+    if len(names) <= 10:
+        ax_grad.legend(fontsize=7, loc="best")
+    else:
+        bar = fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=[ax_grad, ax_ratio], shrink=0.8)
+        bar.set_label(f"parameter index (0 = {names[0]}, {len(names) - 1} = {names[-1]})")
+    ax_ratio.legend(handles=[reference], fontsize=7, loc="upper right")
+    fig.suptitle(title or "Gradient health")
+    return fig
+
+
+def plot_grad_health(source, path, params=None, title=None):
+    """Draw per-parameter gradient norm and update/weight ratio over training; returns ``path``.
+
+    source: the path of a ``grad_health.csv`` (columns epoch, step, param,
+    grad_norm, update_ratio; see ``minise.debug.GradHealthRecord``) or a list
+    of ``GradHealthRecord``. params: only the parameters whose name contains
+    one of these strings (e.g. ``["se.fc"]``); default all. Two panels share
+    the optimizer-step axis, both on log scales; lines are coloured from the
+    first parameter (dark) to the last (light). The update-ratio panel marks
+    1e-3, the usual rule of thumb. Written atomically, as PNG, SVG or PDF by
+    the file's extension.
+    """
+    fig = grad_health_figure(source, params=params, title=title)
+    path = os.fspath(path)
+    fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+    if fmt not in ("png", "svg", "pdf"):
+        raise ValueError(f"plot_grad_health: write .png, .svg or .pdf, got {path!r}")
+    tmp = _atomic_target(path)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=120)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
