@@ -11,6 +11,8 @@ from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, t
 from .backend import manual_seed
 from .gradcheck import GradcheckError, directional_gradcheck, gradcheck
 from . import backend, functional
+from .serialization import load, save
+from . import optim
 from .autograd import AnomalyError
 from .debug import detect_anomaly, step_backward, trace_backward, trace_forward
 from . import debug, viz
@@ -29,6 +31,9 @@ __all__ = [
     "GradcheckError",
     "backend",
     "functional",
+    "save",
+    "load",
+    "optim",
     "trace_backward",
     "trace_forward",
     "step_backward",
