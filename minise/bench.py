@@ -1,0 +1,222 @@
+"""``minise bench``: how fast minise is, side by side with PyTorch on the same CPU.
+
+    minise bench ops [--batch-size 128] [--threads N] [--repeat R]
+
+times forward + backward of every op of a CIFAR SE-ResNet-20 at its real
+shapes (the convolutions of each stage, batch norm, the pools, the SE squeeze)
+and, when torch is installed, the same op in PyTorch with the same number of
+threads, in the same run. Each time is the median of R runs after a warm-up.
+
+Each benchmark is a sub-subcommand registered by one ``_add_<name>`` function
+in ``SUBCOMMANDS`` (``ops`` today; room for ``train``). Torch is imported only
+when a benchmark runs.
+"""
+
+import ctypes
+import statistics
+import time
+
+import numpy as np
+
+import minise as ms
+import minise.functional as F
+
+__all__ = ["add_subcommands", "time_ms", "ops_rows", "blas_threads", "set_blas_threads"]
+
+
+# --- timing and threads -------------------------------------------------------------
+def time_ms(fn, repeat=5, warmup=1):
+    """Median wall time of ``fn()`` in milliseconds over ``repeat`` runs, after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _openblas_function(names):
+    """A function of the OpenBLAS library NumPy loaded (Linux only), or None.
+
+    NumPy's wheels ship OpenBLAS under prefixed names (``scipy_openblas_...64_``);
+    threadpoolctl does this lookup more generally when it is installed.
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        lib = ctypes.CDLL(path)
+        for name in names:
+            if hasattr(lib, name):
+                return getattr(lib, name)
+    return None
+
+
+def blas_threads():
+    """How many threads NumPy's BLAS (the GEMMs of conv2d) uses, or None if unknown."""
+    get = _openblas_function(["scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                              "openblas_get_num_threads"])
+    return int(get()) if get is not None else None
+
+
+def set_blas_threads(n):
+    """Ask NumPy's BLAS to use ``n`` threads; returns False when this BLAS can't be told."""
+    set_ = _openblas_function(["scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+                               "openblas_set_num_threads"])
+    if set_ is None:
+        return False
+    set_(ctypes.c_int(n))
+    return True
+
+
+# --- the ops benchmark --------------------------------------------------------------
+# SE-ResNet-20 on CIFAR-10: (in, out, image size, stride) of each distinct 3x3 conv.
+CONV_SHAPES = [
+    (3, 16, 32, 1, "stem"),
+    (16, 16, 32, 1, "stage 1"),
+    (16, 32, 32, 2, "stage 2 down"),
+    (32, 32, 16, 1, "stage 2"),
+    (32, 64, 16, 2, "stage 3 down"),
+    (64, 64, 8, 1, "stage 3"),
+]
+STAGES = [(16, 32), (32, 16), (64, 8)]  # (channels, image size)
+
+
+def _case(name, shape, inputs, minise_fn, torch_fn):
+    """One row: ``inputs`` (name -> (array, requires_grad)), and the op in each library."""
+    return {"name": name, "shape": shape, "inputs": inputs, "minise": minise_fn, "torch": torch_fn}
+
+
+def ops_rows(batch_size):
+    """The benchmark cases at the shapes of SE-ResNet-20 for one batch size."""
+    rng = np.random.default_rng(0)
+    N = batch_size
+
+    def randn(*shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    rows = []
+    for c_in, c_out, size, stride, where in CONV_SHAPES:
+        x = (randn(N, c_in, size, size), c_in != 3)            # the stem's input is images: no gradient
+        w = (randn(c_out, c_in, 3, 3) * np.float32(0.1), True)
+        rows.append(_case(
+            f"conv2d 3x3 s{stride}", f"{c_in}->{c_out} @ {size}x{size} ({where})", {"x": x, "w": w},
+            lambda F_, x, w, s=stride: F_.conv2d(x, w, stride=s, padding=1),
+            lambda tF, x, w, s=stride: tF.conv2d(x, w, stride=s, padding=1)))
+    for c, size in STAGES:
+        rows.append(_case(
+            "batch_norm (train)", f"{c} @ {size}x{size}",
+            {"x": (randn(N, c, size, size), True), "weight": (1 + 0.1 * randn(c), True), "bias": (randn(c), True),
+             "running_mean": (np.zeros(c, np.float32), False), "running_var": (np.ones(c, np.float32), False)},
+            lambda F_, x, weight, bias, running_mean, running_var: F_.batch_norm(
+                x, running_mean, running_var, weight, bias, training=True),
+            lambda tF, x, weight, bias, running_mean, running_var: tF.batch_norm(
+                x, running_mean, running_var, weight, bias, training=True)))
+    x16 = randn(N, 16, 32, 32)
+    for name, args in [("max_pool2d 2x2", (2,)), ("max_pool2d 3x3 s2 p1", (3, 2, 1)), ("avg_pool2d 2x2", (2,)),
+                       ("avg_pool2d 3x3 s2 p1", (3, 2, 1))]:
+        fn = name.split()[0]
+        rows.append(_case(name, "16 @ 32x32", {"x": (x16, True)},
+                          lambda F_, x, fn=fn, args=args: getattr(F_, fn)(x, *args),
+                          lambda tF, x, fn=fn, args=args: getattr(tF, fn)(x, *args)))
+    for c, size in STAGES:
+        rows.append(_case("global_avg_pool2d", f"{c} @ {size}x{size}", {"x": (randn(N, c, size, size), True)},
+                          lambda F_, x: F_.global_avg_pool2d(x),
+                          lambda tF, x: tF.adaptive_avg_pool2d(x, 1).flatten(1)))
+    return rows
+
+
+def _runner(row, make_tensor, functional, grad_of):
+    """A closure running the row's op forward and backward once (gradients reset each time)."""
+    tensors = {k: make_tensor(a, g) for k, (a, g) in row["inputs"].items()}
+    leaves = [t for k, t in tensors.items() if row["inputs"][k][1]]
+    out = row[functional[0]](functional[1], **tensors)
+    gy = grad_of(out)
+
+    def run():
+        for t in leaves:
+            t.grad = None
+        row[functional[0]](functional[1], **tensors).backward(gy)
+
+    return run
+
+
+def _minise_runner(row):
+    if row["name"].startswith("batch_norm") and not hasattr(F, "batch_norm"):
+        return None
+    rng = np.random.default_rng(1)
+    return _runner(row, lambda a, g: ms.tensor(a, requires_grad=g), ("minise", F),
+                   lambda out: ms.tensor(rng.standard_normal(out.shape, dtype=np.float32)))
+
+
+def _torch_runner(row, torch):
+    rng = np.random.default_rng(1)
+    return _runner(row, lambda a, g: torch.tensor(a, requires_grad=g), ("torch", torch.nn.functional),
+                   lambda out: torch.tensor(rng.standard_normal(tuple(out.shape), dtype=np.float32)))
+
+
+def _run_ops(args):
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    threads = args.threads
+    if threads is not None and not set_blas_threads(threads):
+        print(f"note: could not set NumPy's BLAS threads to {threads} (not OpenBLAS); using its default")
+    threads_numpy = blas_threads()
+    if torch is not None:
+        torch.set_num_threads(threads or threads_numpy or torch.get_num_threads())
+
+    rows = ops_rows(args.batch_size)
+    # Every minise row first, then every torch row: each library's idle worker threads
+    # keep spinning for a moment after a call and would slow the other one down.
+    minise_ms = []
+    for row in rows:
+        run = _minise_runner(row)
+        minise_ms.append(None if run is None else time_ms(run, args.repeat))
+    torch_ms = [None] * len(rows)
+    if torch is not None:
+        time.sleep(0.5)
+        torch_ms = [time_ms(_torch_runner(row, torch), args.repeat) for row in rows]
+
+    print(f"minise bench ops: forward + backward, batch {args.batch_size}, median of {args.repeat} "
+          f"after a warm-up, float32, CPU")
+    print(f"numpy {np.__version__} BLAS threads: {threads_numpy if threads_numpy is not None else 'unknown'}; "
+          + (f"torch {torch.__version__} threads: {torch.get_num_threads()}" if torch is not None
+             else "torch not installed: no comparison"))
+    header = f"{'op':<22} {'shape':<30} {'minise ms':>10} {'torch ms':>10} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    for row, m, t in zip(rows, minise_ms, torch_ms):
+        if m is None:
+            print(f"{row['name']:<22} {row['shape']:<30} {'skipped: F.batch_norm is not available yet':>30}")
+            continue
+        t_text = f"{t:10.2f}" if t is not None else f"{'-':>10}"
+        ratio = f"{m / t:7.2f}" if t else f"{'-':>7}"
+        print(f"{row['name']:<22} {row['shape']:<30} {m:10.2f} {t_text} {ratio}")
+    print("ratio = minise ms / torch ms (lower is better; 1.00 = as fast as PyTorch)")
+    return 0
+
+
+def _add_ops(sub):
+    p = sub.add_parser("ops", help="forward+backward time of each op at SE-ResNet-20 shapes, vs PyTorch")
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS default)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per op; the median is shown (default 5)")
+    p.set_defaults(run=_run_ops)
+
+
+SUBCOMMANDS = [_add_ops]
+
+
+def add_subcommands(parser):
+    """Register ``minise bench <benchmark>`` on the ``bench`` parser."""
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
+    for add in SUBCOMMANDS:
+        add(sub)
+    parser.set_defaults(run=lambda args: parser.print_help() or 0)

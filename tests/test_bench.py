@@ -1,0 +1,47 @@
+"""`minise bench ops`: the table has every op, with times, and the timer takes medians."""
+
+import re
+
+import pytest
+
+from minise import bench, cli
+
+
+def test_bench_ops_prints_a_row_with_times_for_every_op(capsys):
+    assert cli.main(["bench", "ops", "--batch-size", "2", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = bench.ops_rows(2)
+    assert len(rows) == 16
+    try:
+        import torch  # noqa: F401
+        has_torch = True
+    except ImportError:
+        has_torch = False
+    number = r"\s+(\d+\.\d\d)"
+    for row in rows:
+        line = re.search(re.escape(row["name"]) + r"\s+" + re.escape(row["shape"]) + r"\s.*", out)
+        assert line, f"no row for {row['name']} {row['shape']} in:\n{out}"
+        times = re.findall(number, line.group(0))
+        assert len(times) == (3 if has_torch else 1), line.group(0)   # minise ms [, torch ms, ratio]
+        if has_torch:
+            minise_ms, torch_ms, ratio = map(float, times)
+            # every printed number is rounded to 0.01: the ratio lies within what that allows
+            low = (minise_ms - 0.005) / (torch_ms + 0.005) - 0.005
+            high = (minise_ms + 0.005) / max(torch_ms - 0.005, 1e-9) + 0.005
+            assert low <= ratio <= high, line.group(0)
+    assert "ratio = minise ms / torch ms" in out
+
+
+def test_bench_without_a_benchmark_name_prints_the_list_of_benchmarks(capsys):
+    assert cli.main(["bench"]) == 0
+    assert "ops" in capsys.readouterr().out
+
+
+def test_time_ms_reports_the_median_of_the_timed_runs_after_the_warmup(monkeypatch):
+    clock = iter([0.0, 1.0,    # run 1: 1 s
+                  1.0, 6.0,    # run 2: 5 s
+                  6.0, 9.0])   # run 3: 3 s
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    calls = []
+    assert bench.time_ms(lambda: calls.append(1), repeat=3, warmup=2) == pytest.approx(3000.0)
+    assert len(calls) == 5
