@@ -50,7 +50,16 @@ def _add_info(sub):
     p.set_defaults(run=_info)
 
 
-COMMANDS = [_add_info]
+def _add_bench(sub):
+    from . import bench  # light: numpy and minise only; torch is imported when a benchmark runs
+
+    p = sub.add_parser("bench", help="time minise against PyTorch on the CPU: `minise bench ops`",
+                       description="Benchmarks, each a sub-command: `ops` times forward+backward of every op "
+                                   "at SE-ResNet-20 shapes next to PyTorch with the same thread count.")
+    bench.add_subcommands(p)
+
+
+COMMANDS = [_add_info, _add_bench]
 
 
 def build_parser():
