@@ -64,12 +64,15 @@ def _as_float64(a):
     return a.astype(xp.float64, copy=False)
 
 
+def _norm_array(a):
+    """The L2 norm of the whole array as a 0-d float64 array on a's device (no GPU sync)."""
+    a = _as_float64(a)
+    return backend.get_array_module(a).sqrt((a * a).sum())
+
+
 def _norm(a):
     """The L2 norm of the whole array, as a Python float (accumulated in float64)."""
-    if a.size == 0:
-        return 0.0
-    a = _as_float64(a)
-    return float(backend.get_array_module(a).sqrt((a * a).sum()))
+    return float(_norm_array(a))
 
 
 def _mean_absmax(a):
@@ -536,20 +539,29 @@ class GradientMonitor:
 
     def before_step(self):
         """Measure the gradients and remember the weights; call right before ``optimizer.step()``."""
-        self._before = [(name, p, _norm(p.grad.data), p.data.copy())
+        self._before = [(name, p, _norm_array(p.grad.data), p.data.copy())
                         for name, p in self.params if p.grad is not None]
 
     def after_step(self, epoch, step):
-        """Compare each weight with its copy from ``before_step``; returns (and keeps) the new records."""
+        """Compare each weight with its copy from ``before_step``; returns (and keeps) the new records.
+
+        The norms stay on the device until one transfer at the end: one GPU sync per call.
+        """
         if self._before is None:
             raise RuntimeError("GradientMonitor.after_step: call before_step() before optimizer.step()")
+        before, self._before = self._before, None
+        if not before:
+            return []
+        xp = backend.get_array_module(before[0][3])
+        table = backend.to_numpy(xp.stack([
+            xp.stack([grad_norm for _, _, grad_norm, _ in before]),
+            xp.stack([_norm_array(p.data - w) for _, p, _, w in before]),
+            xp.stack([_norm_array(w) for _, _, _, w in before]),
+        ]))
         new = []
-        for name, p, grad_norm, w_before in self._before:
-            w_norm = _norm(w_before)
-            update = _norm(p.data - w_before)
-            ratio = update / w_norm if w_norm > 0 else math.nan
-            new.append(GradHealthRecord(int(epoch), int(step), name, grad_norm, ratio))
-        self._before = None
+        for (name, *_), grad_norm, update, weight in zip(before, *table):
+            ratio = float(update / weight) if weight > 0 else math.nan
+            new.append(GradHealthRecord(int(epoch), int(step), name, float(grad_norm), ratio))
         self.records.extend(new)
         return new
 

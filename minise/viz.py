@@ -108,24 +108,23 @@ def _place_leaf(t, name, users, ops, node_of_op, groups, depth):
     """Where a leaf goes: (group node id it folds into, None) or (None, module path of its cluster).
 
     A named parameter sits in its module's cluster (``fc1.weight`` in ``fc1``)
-    and folds into a collapsed module that is its only user. A constant sits
-    with the ops that use it when they share a module; a one-element constant
-    folds into a collapsed module that is its only user. Anything else sits at
-    the top level.
+    and folds into a collapsed module that is its only user. A one-element
+    constant (the 2 of ``x * 2``) sits with the ops that use it when they share
+    a module, and folds into a collapsed module that is its only user.
+    Anything else (the input batch, for one) sits at the top level.
     """
     user_nodes = {node_of_op[u] for u in users}
     user_paths = {_split(ops[u][0].module_path) for u in users}
     if name and "." in name:
         owner = _split(name.rsplit(".", 1)[0])
-    elif not t.requires_grad and len(user_paths) == 1:
+    elif not t.requires_grad and t.size == 1 and len(user_paths) == 1:
         owner = next(iter(user_paths))
     else:
         return None, ()
     if not depth or len(owner) < depth:
         return None, owner
-    gid = groups.get(owner[:depth], {}).get("id")
-    foldable = bool(name) or t.size == 1
-    if foldable and gid is not None and user_nodes == {gid}:
+    gid = groups[owner[:depth]][0] if owner[:depth] in groups else None
+    if gid is not None and user_nodes == {gid}:
         return gid, None
     return None, owner[:depth - 1]
 
@@ -155,6 +154,67 @@ def _collapse_depth(collapse_modules):
     if isinstance(collapse_modules, int) and collapse_modules >= 1:
         return collapse_modules
     raise ValueError(f"to_dot: collapse_modules must be True, False or a depth >= 1, got {collapse_modules!r}")
+
+
+def _assign_nodes(ops, depth):
+    """Which node draws each op: its own ("opN"), or with collapsing the group of its module ("gN").
+
+    Returns {id(fn): node id} and {module path tuple: (group node id, [fns])}.
+    An op whose module path is shorter than ``depth`` keeps its own node.
+    """
+    node_of_op, groups = {}, {}
+    for i, (key, (fn, _)) in enumerate(ops.items()):
+        comps = _split(fn.module_path)
+        if depth and len(comps) >= depth:
+            gid, fns = groups.setdefault(comps[:depth], (f"g{len(groups)}", []))
+            fns.append(fn)
+            node_of_op[key] = gid
+        else:
+            node_of_op[key] = f"op{i}"
+    return node_of_op, groups
+
+
+def _op_grad_lines(record, out):
+    """Gradient statistics of an op's output: from a trace record, else from a retained ``.grad``."""
+    if record is not None:
+        bad = not (math.isfinite(record.grad_output_norm) and math.isfinite(record.grad_output_absmax))
+        return [f"|grad_out| {record.grad_output_norm:.3g}  max {record.grad_output_absmax:.3g}"], bad
+    if out.grad is not None:
+        return _grad_lines(out.grad.data)
+    return [], False
+
+
+def _group_lines(path, kind, fns, out_fns, records, n_params):
+    """Label of a collapsed module: path and type, its ops, the shapes (and gradients) it hands on."""
+    kinds = sorted({fn.name for fn in fns})
+    lines = [f"{path}: {kind}",
+             f"{len(fns)} op{'s' if len(fns) != 1 else ''}: " + ", ".join(kinds[:4]) + (", ..." if len(kinds) > 4 else "")]
+    bad = False
+    for fn in out_fns:
+        line = f"out {_shape_str(fn.output_shape)}"
+        record = records.get(id(fn))
+        if record is not None:
+            line += f"  |grad_out| {record.grad_output_norm:.3g}"
+            bad = bad or not math.isfinite(record.grad_output_norm)
+        lines.append(line)
+    if n_params:
+        lines.append(f"{n_params} param{'s' if n_params != 1 else ''}")
+    return lines, bad
+
+
+def _leaf_look(t, name, show_grad):
+    """Label lines and style of a leaf: a blue box if it requires grad, a dashed one if constant."""
+    if t.requires_grad:
+        lines, style = [name or "input", _shape_str(t.shape)], _PARAM_STYLE
+    else:
+        lines = [name or ("const" if t.size == 1 else "tensor (no grad)"),
+                 _shape_str(t.shape) if t.size != 1 else f"= {t.item():.4g}"]
+        style = _CONST_STYLE
+    if show_grad and t.grad is not None:
+        more, bad = _grad_lines(t.grad.data)
+        lines += more
+        style += (", " + _BAD_GRAD) if bad else ""
+    return lines, style
 
 
 def to_dot(tensor, params=None, show_grad=True, collapse_modules=False, trace=None, title=None):
@@ -200,122 +260,66 @@ def to_dot(tensor, params=None, show_grad=True, collapse_modules=False, trace=No
             if fn is not None and id(fn) in ops:
                 records[id(fn)] = rec
 
-    # Which node stands for each op: itself, or the group of its module path (collapsed).
-    def group_of(fn):
-        comps = _split(fn.module_path)
-        return comps[:depth] if depth and len(comps) >= depth else None
-
-    node_of_op, groups = {}, {}  # group key -> list of fns
-    for i, (key, (fn, _)) in enumerate(ops.items()):
-        group = group_of(fn)
-        if group is None:
-            node_of_op[key] = f"op{i}"
-        else:
-            node_of_op[key] = groups.setdefault(group, {"id": f"g{len(groups)}", "fns": []})["id"]
-            groups[group]["fns"].append(fn)
-
+    node_of_op, groups = _assign_nodes(ops, depth)
     consumers = {}  # leaf id -> ids of the ops that use it
     for source, dst in edges:
         if source[0] == "leaf":
             consumers.setdefault(source[1], set()).add(dst)
-
-    clusters = {}  # module path tuple -> node lines
+    clusters = {}  # module path tuple -> the node lines drawn in that module's cluster
 
     def place(comps, line):
         clusters.setdefault(tuple(comps), []).append(line)
 
-    # op nodes
     for i, (key, (fn, out)) in enumerate(ops.items()):
-        if node_of_op[key] != f"op{i}":
-            continue
-        lines, bad = [fn.name, _shape_str(fn.output_shape)], False
-        if show_grad:
-            if key in records:
-                rec = records[key]
-                lines.append(f"|grad_out| {rec.grad_output_norm:.3g}  max {rec.grad_output_absmax:.3g}")
-                bad = not (math.isfinite(rec.grad_output_norm) and math.isfinite(rec.grad_output_absmax))
-            elif out.grad is not None:
-                more, bad = _grad_lines(out.grad.data)
+        if node_of_op[key] == f"op{i}":
+            lines, bad = [fn.name, _shape_str(fn.output_shape)], False
+            if show_grad:
+                more, bad = _op_grad_lines(records.get(key), out)
                 lines += more
-        style = _ROOT_STYLE if out is tensor else _OP_STYLE
-        if bad:
-            style += ", " + _BAD_GRAD
-        tip = _quote(fn.module_path or "(outside any module)")
-        place(_split(fn.module_path), f"op{i} [label={_label(lines)}, {style}, tooltip={tip}];")
+            style = (_ROOT_STYLE if out is tensor else _OP_STYLE) + (", " + _BAD_GRAD if bad else "")
+            tip = _quote(fn.module_path or "(outside any module)")
+            place(_split(fn.module_path), f"op{i} [label={_label(lines)}, {style}, tooltip={tip}];")
 
-    # group nodes (collapse_modules)
-    group_outputs = {}
+    folded, leaf_place = {}, {}  # group node id -> parameter names folded into it; leaf id -> cluster
+    for key, t in leaves.items():
+        into, where = _place_leaf(t, names.get(key), consumers.get(key, set()), ops, node_of_op, groups, depth)
+        if into is None:
+            leaf_place[key] = where
+        elif t.requires_grad:  # constants fold in silently; parameters are counted on the node
+            folded.setdefault(into, []).append(names.get(key))
+
+    root_key = id(tensor.creator) if tensor.creator is not None else None
+    outputs = {}  # group node id -> ids of its ops whose result leaves the group
     for source, dst in edges:
         if source[0] == "op" and node_of_op[source[1]] != node_of_op[dst]:
-            group_outputs.setdefault(node_of_op[source[1]], set()).add(source[1])
-    absorbed, leaf_place = {}, {}
-    for key, t in leaves.items():
-        absorb_into, place_at = _place_leaf(t, names.get(key), consumers.get(key, set()),
-                                            ops, node_of_op, groups, depth)
-        if absorb_into is not None:
-            if t.requires_grad:  # constants fold in silently; parameters are counted on the node
-                absorbed.setdefault(absorb_into, []).append(names.get(key))
-        else:
-            leaf_place[key] = place_at
-    root_fn_key = id(tensor.creator) if tensor.creator is not None else None
-    order = {key: i for i, key in enumerate(ops)}
-    for group, info in groups.items():
-        gid, fns = info["id"], info["fns"]
+            outputs.setdefault(node_of_op[source[1]], []).append(source[1])
+    if root_key is not None:
+        outputs.setdefault(node_of_op[root_key], []).append(root_key)
+    for group, (gid, fns) in groups.items():
         path = ".".join(group)
-        kinds = sorted({fn.name for fn in fns})
-        lines = [f"{path}: {types.get(path, 'module')}",
-                 f"{len(fns)} op{'s' if len(fns) != 1 else ''}: " + ", ".join(kinds[:4]) + (", ..." if len(kinds) > 4 else "")]
-        out_keys = group_outputs.get(gid, set()) | ({root_fn_key} if node_of_op.get(root_fn_key) == gid else set())
-        bad = False
-        for out_key in sorted(out_keys, key=order.get):
-            fn = ops[out_key][0]
-            line = f"out {_shape_str(fn.output_shape)}"
-            if show_grad and out_key in records:
-                rec = records[out_key]
-                line += f"  |grad_out| {rec.grad_output_norm:.3g}"
-                bad = bad or not math.isfinite(rec.grad_output_norm)
-            lines.append(line)
-        if gid in absorbed:
-            lines.append(f"{len(absorbed[gid])} param{'s' if len(absorbed[gid]) != 1 else ''}")
-        style = _GROUP_STYLE + (", penwidth=2" if root_fn_key is not None and node_of_op[root_fn_key] == gid else "")
-        if bad:
-            style += ", " + _BAD_GRAD
+        out_fns = [ops[k][0] for k in dict.fromkeys(outputs.get(gid, []))]
+        lines, bad = _group_lines(path, types.get(path, "module"), fns, out_fns,
+                                  records if show_grad else {}, len(folded.get(gid, [])))
+        style = _GROUP_STYLE + (", penwidth=2" if root_key is not None and node_of_op[root_key] == gid else "")
+        style += (", " + _BAD_GRAD) if bad else ""
         place(group[:-1], f"{gid} [label={_label(lines)}, {style}, tooltip={_quote(path)}];")
 
-    # leaf nodes
     leaf_ids = {}
     for i, (key, t) in enumerate(leaves.items()):
-        if key not in leaf_place:
-            continue
-        leaf_ids[key] = f"t{i}"
-        name = names.get(key) or t.name
-        if t.requires_grad:
-            lines = [name or "input", _shape_str(t.shape)]
-            style = _PARAM_STYLE
-        else:
-            lines = [name or "const", _shape_str(t.shape) if t.size != 1 else f"= {t.item():.4g}"]
-            style = _CONST_STYLE
-        if show_grad and t.grad is not None:
-            more, bad = _grad_lines(t.grad.data)
-            lines += more
-            if bad:
-                style += ", " + _BAD_GRAD
-        if t is tensor:
-            style += ", penwidth=2"
-        place(leaf_place[key], f"t{i} [label={_label(lines)}, {style}];")
+        if key in leaf_place:
+            leaf_ids[key] = f"t{i}"
+            lines, style = _leaf_look(t, names.get(key) or t.name, show_grad)
+            style += ", penwidth=2" if t is tensor else ""
+            place(leaf_place[key], f"t{i} [label={_label(lines)}, {style}];")
 
-    # edges: data flows from inputs to the ops that use them
-    edge_lines, seen_edges = [], set()
+    # edges: data flows from inputs to the ops that use them (once per pair between collapsed nodes)
+    edge_lines, drawn = [], set()
     for source, dst in edges:
         src = node_of_op[source[1]] if source[0] == "op" else leaf_ids.get(source[1])
-        dst_node = node_of_op[dst]
-        if src is None or src == dst_node:
-            continue
-        if depth:
-            if (src, dst_node) in seen_edges:
-                continue
-            seen_edges.add((src, dst_node))
-        edge_lines.append(f"  {src} -> {dst_node};")
+        line = f"  {src} -> {node_of_op[dst]};"
+        if src is not None and src != node_of_op[dst] and not (depth and line in drawn):
+            edge_lines.append(line)
+            drawn.add(line)
 
     out = ["digraph minise {",
            '  graph [rankdir=TB, fontname="Helvetica", fontsize=10, nodesep=0.25, ranksep=0.3];',

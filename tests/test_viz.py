@@ -167,6 +167,12 @@ def test_to_dot_rejects_bad_arguments():
         viz.to_dot(ms.tensor([1.0]), collapse_modules=-1)
 
 
+def test_to_dot_of_a_leaf_is_one_highlighted_box():
+    dot = viz.to_dot(ms.tensor([1.0, 2.0], requires_grad=True))
+    assert re.findall(r"^\s*(\w+) \[label", dot, flags=re.M) == ["t0"]
+    assert 'label="input\\n(2,)"' in dot and "penwidth=2" in dot and "->" not in dot
+
+
 def test_to_dot_escapes_quotes_in_names():
     x = ms.tensor([1.0], requires_grad=True)
     x.name = 'the "input"'
