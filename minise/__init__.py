@@ -16,6 +16,8 @@ from . import optim
 from .autograd import AnomalyError
 from .debug import detect_anomaly, step_backward, trace_backward, trace_forward
 from . import debug, viz
+from . import nn, models
+from .summary import summary
 
 __all__ = [
     "__version__",
@@ -41,4 +43,7 @@ __all__ = [
     "AnomalyError",
     "debug",
     "viz",
+    "nn",
+    "models",
+    "summary",
 ]

@@ -1,0 +1,57 @@
+"""CIFAR ResNets, SE-ResNets and a small (SE-)Inception network, plus the zoo that names them.
+
+    from minise import models
+    model = models.se_resnet20(num_classes=10, reduction=16)
+    model = models.get("se_resnet20", in_channels=1)     # Fashion-MNIST
+    models.list()                                         # every name get() accepts
+"""
+
+from .inception import BasicConv2d, InceptionModule, InceptionSmall, inception_small, se_inception_small
+from .resnet import (
+    INTEGRATIONS,
+    BasicBlock,
+    ResNet,
+    ShortcutA,
+    resnet20,
+    resnet32,
+    resnet44,
+    resnet56,
+    resnet110,
+    se_resnet20,
+    se_resnet32,
+    se_resnet44,
+    se_resnet56,
+    se_resnet110,
+)
+from .zoo import MODELS, get, names
+
+
+def list():  # noqa: A001 - the name PyTorch-style zoos use: models.list()
+    """Sorted names of every model ``get`` accepts."""
+    return names()
+
+
+__all__ = [
+    "get",
+    "list",
+    "MODELS",
+    "INTEGRATIONS",
+    "BasicBlock",
+    "ShortcutA",
+    "ResNet",
+    "BasicConv2d",
+    "InceptionModule",
+    "InceptionSmall",
+    "resnet20",
+    "resnet32",
+    "resnet44",
+    "resnet56",
+    "resnet110",
+    "se_resnet20",
+    "se_resnet32",
+    "se_resnet44",
+    "se_resnet56",
+    "se_resnet110",
+    "inception_small",
+    "se_inception_small",
+]
