@@ -102,7 +102,7 @@ def plot_excitations(excitations, path, classes=None, title=None):
         channels = np.arange(means.shape[1])
         for c in classes:
             ax.plot(channels, means[c], lw=1.0, alpha=0.85, label=excitations.classes[c])
-        ax.plot(channels, excitations.mean_over_classes(name), color="black", lw=2.0, label="all classes")
+        ax.plot(channels, excitations.mean_all(name), color="black", lw=2.0, label="all classes")
         ax.set(title=f"{name} ({means.shape[1]} channels)", xlabel="channel index",
                ylabel="mean excitation", ylim=(-0.02, 1.02), xlim=(-0.5, means.shape[1] - 0.5))
         ax.grid(alpha=0.3)
