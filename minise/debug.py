@@ -31,13 +31,12 @@ writes to ``grad_health.csv`` and ``minise.viz.plot_grad_health`` draws.
 import contextlib
 import csv
 import math
-import os
-import tempfile
 import weakref
 from dataclasses import dataclass, field
 
 from . import autograd, backend
 from .autograd import AnomalyError, Tensor
+from .checkpoint import atomic_path
 
 __all__ = [
     "InputGrad",
@@ -576,20 +575,12 @@ def write_grad_health_csv(records, path):
     The file is written to a temporary file beside ``path`` and renamed, so a
     crash never leaves half a file. Returns ``path``.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".grad_health.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(GRAD_HEALTH_COLUMNS)
             for r in records:
                 writer.writerow([r.epoch, r.step, r.param, repr(float(r.grad_norm)), repr(float(r.update_ratio))])
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
 
 

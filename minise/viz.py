@@ -18,9 +18,9 @@ import math
 import os
 import shutil
 import subprocess
-import tempfile
 
 from .autograd import Tensor
+from .checkpoint import atomic_path
 from .debug import BackwardTrace, _mean_absmax, _norm, _shape_str, read_grad_health_csv
 
 __all__ = [
@@ -369,13 +369,6 @@ class GraphvizNotFoundError(RuntimeError):
 _FORMATS = ("svg", "png", "pdf", "dot")
 
 
-def _atomic_target(path):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
-    return tmp
-
-
 def render(dot_text, path, format=None):
     """Write ``dot_text`` as a picture at ``path``; returns the path.
 
@@ -396,8 +389,7 @@ def render(dot_text, path, format=None):
         raise ValueError(f"render: format must be one of {', '.join(_FORMATS)}, got {format!r}")
     if suffix in _FORMATS and suffix != format:
         raise ValueError(f"render: the file name {path!r} says {suffix} but format={format!r}")
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         if format == "dot":
             with open(tmp, "w") as f:
                 f.write(dot_text)
@@ -410,15 +402,11 @@ def render(dot_text, path, format=None):
                     "`brew install graphviz` (macOS) or `conda install -c conda-forge graphviz`; "
                     "or save the text with render(dot_text, 'graph.dot') and view it elsewhere."
                 )
-            proc = subprocess.run([exe, f"-T{format}", "-o", tmp], input=dot_text.encode(),
+            proc = subprocess.run([exe, f"-T{format}", "-o", str(tmp)], input=dot_text.encode(),
                                   capture_output=True, timeout=300)
             if proc.returncode != 0:
-                raise RuntimeError(f"render: dot failed (exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()}")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+                raise RuntimeError(f"render: dot failed (exit {proc.returncode}): "
+                                   f"{proc.stderr.decode(errors='replace').strip()}")
     return path
 
 
@@ -488,12 +476,6 @@ def plot_grad_health(source, path, params=None, title=None):
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
     if fmt not in ("png", "svg", "pdf"):
         raise ValueError(f"plot_grad_health: write .png, .svg or .pdf, got {path!r}")
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path
