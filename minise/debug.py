@@ -110,7 +110,10 @@ def _format_table(headers, rows, numeric=()):
 
 
 def _name_map(params):
-    """{id(tensor): name} from a dict name -> tensor or an iterable of (name, tensor) pairs."""
+    """{id(tensor): (name, tensor)} from a dict name -> tensor or an iterable of (name, tensor) pairs.
+
+    Holding the tensor keeps it alive, so its id cannot be reused by another one.
+    """
     if params is None:
         return {}
     items = params.items() if hasattr(params, "items") else params
@@ -119,12 +122,22 @@ def _name_map(params):
         if not isinstance(t, Tensor):
             raise TypeError(f"params: expected name -> Tensor pairs (e.g. dict(model.named_parameters())), "
                             f"got {type(t).__name__} for {name!r}")
-        names[id(t)] = str(name)
+        names[id(t)] = (str(name), t)
     return names
 
 
-def _tensor_name(t, names):
-    return names.get(id(t)) or (t.name or "")
+def _tensor_name(t, names, fn=None):
+    """``params`` name, else the parameter's name in the module that ran ``fn``, else ``t.name``, else ""."""
+    entry = names.get(id(t))
+    if entry is not None:
+        return entry[0]
+    stack = getattr(fn, "module_stack", ())
+    own = getattr(stack[-1], "_parameters", None) if stack else None
+    if isinstance(own, dict):
+        for key, p in own.items():
+            if p is t:
+                return f"{fn.module_path}.{key}" if fn.module_path else key
+    return t.name or ""
 
 
 # --- backward records ---------------------------------------------------------
@@ -205,7 +218,7 @@ def _backward_record(step, raw, names, keep_arrays, keep_graph):
         grad_inputs.append(InputGrad(
             index=i,
             shape=tuple(x.shape),
-            name=_tensor_name(x, names),
+            name=_tensor_name(x, names, fn),
             norm=None if gx is None else _norm(gx),
             array=gx if keep_arrays else None,
         ))
@@ -294,7 +307,6 @@ class BackwardTrace(_Trace):
         super().__init__()
         self.keep_arrays = bool(keep_arrays)
         self._names = _name_map(params)
-        self._params = params  # keeps the named tensors alive, so their ids stay theirs
 
     @staticmethod
     def _observers():
@@ -319,7 +331,9 @@ def trace_backward(keep_arrays=False, params=None):
     keep_arrays: also keep each op's incoming gradient and the gradients it
     returned (``record.gy``, ``record.gxs``); off by default because those are
     as large as the activations. params: name -> Tensor (or ``named_parameters()``)
-    so the table says ``fc2.weight`` instead of ``x1``; ``tensor.name`` is used too.
+    to name the inputs in the table; without it, parameters are named from the
+    module that ran the op (``layer1.0.se.fc2.weight``), other tensors by
+    ``tensor.name``, and the rest ``x0``, ``x1``... by position.
     """
     return BackwardTrace(keep_arrays=keep_arrays, params=params)
 
@@ -443,10 +457,10 @@ def step_backward(loss, grad=None, retain_graph=False, breakpoint_on=None, pdb=F
         raise TypeError(f"step_backward: expected a Tensor (the loss), got {type(loss).__name__}")
     match = _module_matcher(breakpoint_on)
     names = _name_map(params)
-    return _step_backward(loss, grad, retain_graph, match, bool(pdb), names, params)
+    return _step_backward(loss, grad, retain_graph, match, bool(pdb), names)
 
 
-def _step_backward(loss, grad, retain_graph, match, pdb, names, params):
+def _step_backward(loss, grad, retain_graph, match, pdb, names):
     for step, raw in enumerate(autograd.backward_steps(loss, grad, retain_graph=retain_graph)):
         record = _backward_record(step, raw, names, keep_arrays=True, keep_graph=True)
         if match is not None and not match(record):

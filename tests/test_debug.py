@@ -112,6 +112,14 @@ def test_trace_backward_stops_listening_after_the_block():
     assert tr.records == [] and autograd._backward_observers == []
 
 
+def test_trace_backward_names_parameters_from_their_modules_without_params():
+    net, loss = tiny_se_net_loss()
+    with ms.trace_backward() as tr:
+        loss.backward()
+    (fc1,) = tr.filter(module="layer2.0.se.fc1")
+    assert [g.name for g in fc1.grad_inputs] == ["", "layer2.0.se.fc1.weight", "layer2.0.se.fc1.bias"]
+
+
 def test_trace_backward_names_inputs_from_params_and_tensor_names():
     x, w, loss = small_graph()
     x.name = "x"
