@@ -18,7 +18,7 @@ keys read ``conv1.weight``, ``bn1.running_mean``, ``layer1.0.conv1.weight``,
 ``layer2.1.se.fc2.weight``, ``layer2.0.shortcut.0.weight`` (option B) and
 ``linear.weight`` for the classifier.
 
-Where the SE block goes (``integration``, the paper's Fig. 5 and Table 14):
+Where the SE block goes (``integration``, the paper's section 6.5, Fig. 5 and Table 14):
 
     standard:  out = relu(se(residual(x)) + shortcut(x))     (the SE-ResNet module, Fig. 3)
     pre:       out = relu(residual(se(x)) + shortcut(x))     (SE-PRE: before the residual unit)

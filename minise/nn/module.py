@@ -469,7 +469,27 @@ def _as_array(value, key):
 
 
 # --- containers -------------------------------------------------------------------
-class Sequential(Module):
+class _Container(Module):
+    """What Sequential and ModuleList share: children by position, len(), iteration, append()."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, index):
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return self._from_items(items[index])
+        return items[_check_index(self, index, len(items))][1]
+
+    def append(self, module):
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+
+class Sequential(_Container):
     """Run modules one after another: ``Sequential(Conv2d(...), BatchNorm2d(...), ReLU())``.
 
     Children are named "0", "1", ... (or by the keys of an OrderedDict passed alone).
@@ -481,53 +501,29 @@ class Sequential(Module):
             for name, module in modules[0].items():
                 self.add_module(name, module)
         else:
-            for i, module in enumerate(modules):
-                self.add_module(str(i), module)
+            for module in modules:
+                self.append(module)
+
+    @staticmethod
+    def _from_items(items):
+        return Sequential(collections.OrderedDict(items))
 
     def forward(self, x):
         for module in self._modules.values():
             x = module(x)
         return x
 
-    def __len__(self):
-        return len(self._modules)
 
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        modules = list(self._modules.items())
-        if isinstance(index, slice):
-            return Sequential(collections.OrderedDict(modules[index]))
-        return modules[_check_index(self, index, len(modules))][1]
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-
-class ModuleList(Module):
+class ModuleList(_Container):
     """A list of modules, registered as children "0", "1", ...; has no forward of its own."""
 
     def __init__(self, modules=()):
         super().__init__()
         self.extend(modules)
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        modules = list(self._modules.values())
-        if isinstance(index, slice):
-            return ModuleList(modules[index])
-        return modules[_check_index(self, index, len(modules))]
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
+    @staticmethod
+    def _from_items(items):
+        return ModuleList(module for _, module in items)
 
     def extend(self, modules):
         for module in modules:
