@@ -44,6 +44,8 @@ def _import_cupy():
             import cupy
 
             _cupy = cupy
+            if _seed is not None:  # a seed set before the first GPU use still applies
+                _seed_cupy(_seed)
         except Exception as exc:  # ImportError, or a CUDA library that fails to load
             _cupy_error = exc
     return _cupy
@@ -152,17 +154,23 @@ def to_numpy(array):
 # One seeded NumPy generator drives initialisation, dropout and shuffling
 # defaults; manual_seed also seeds CuPy's generator when CuPy is in use.
 _rng = np.random.default_rng(0)
+_seed = None  # the last manual_seed, applied to CuPy when it is first imported
+
+
+def _seed_cupy(seed):
+    try:
+        _cupy.random.seed(seed)
+    except Exception:  # CuPy installed but no GPU: nothing to seed
+        pass
 
 
 def manual_seed(seed):
-    """Seed minise's random numbers (NumPy, and CuPy when it is loaded), like ``torch.manual_seed``."""
-    global _rng
+    """Seed minise's random numbers (NumPy, and CuPy now or when it loads), like ``torch.manual_seed``."""
+    global _rng, _seed
     _rng = np.random.default_rng(seed)
+    _seed = seed
     if _cupy is not None:
-        try:
-            _cupy.random.seed(seed)
-        except Exception:  # CuPy installed but no GPU: nothing to seed
-            pass
+        _seed_cupy(seed)
     return _rng
 
 
