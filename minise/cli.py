@@ -106,7 +106,8 @@ def _add_eval(sub):
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--subset", type=int, metavar="N", help="only the first N test images")
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="only the first N test images (default: as the run was trained; 0: all)")
     p.add_argument("--out", metavar="PNG", help="where to write the confusion-matrix plot")
     p.set_defaults(run=_eval)
 
@@ -129,7 +130,8 @@ def _add_plot(sub):
     p.add_argument("--classes", metavar="I,J,...", help="class indices to draw (default the first four)")
     p.add_argument("--data-dir", metavar="DIR")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--subset", type=int, metavar="N", help="only the first N test images")
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="only the first N test images (default: as the run was trained; 0: all)")
     p.set_defaults(run=_plot)
 
 

@@ -110,7 +110,7 @@ METRIC_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_a
 GRAD_HEALTH_COLUMNS = ("epoch", "step", "param", "grad_norm", "update_ratio")
 
 # Fields a resumed run may change: they do not alter the numbers it computes
-# (epochs only extends a run; its learning-rate schedule stays the one planned).
+# (epochs only when there is no learning-rate schedule, see Trainer.from_checkpoint).
 RESUME_OVERRIDES = ("epochs", "device", "data_dir", "progress", "grad_health")
 
 
@@ -417,8 +417,9 @@ class Trainer:
         """A trainer that continues the run saved in ``path`` (a .ckpt file or a run folder).
 
         ``overrides`` may change only fields that leave the numbers unchanged:
-        epochs (to train longer; the schedule stays the one planned), device,
-        data_dir, progress, grad_health. The run folder is the checkpoint's folder.
+        device, data_dir, progress, grad_health, and epochs when the run has no
+        learning-rate schedule (a schedule is planned for its number of epochs).
+        The run folder is the checkpoint's folder.
         """
         from .checkpoint import resolve_checkpoint_path
 
@@ -429,6 +430,12 @@ class Trainer:
             raise ValueError(f"resume: cannot change {', '.join(bad)} of a saved run (only {RESUME_OVERRIDES}); "
                              "start a new run with a new --out instead")
         values = dict(state["config"])
+        epochs = overrides.get("epochs")
+        if epochs is not None and epochs != values["epochs"] and values["schedule"] != "none":
+            raise ValueError(
+                f"resume: this run's {values['schedule']} learning-rate schedule was planned for "
+                f"{values['epochs']} epochs, so it cannot run for {epochs}; start a new run with --epochs {epochs} "
+                "(changing the length of a run works with --schedule none)")
         values["out"] = str(path.parent)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(TrainConfig.from_dict(values), callbacks=callbacks, loss_fn=loss_fn, _checkpoint=state)
@@ -842,6 +849,13 @@ def run_train_command(args):
             if not path:
                 return _error("train", "--resume needs a checkpoint or run folder: "
                                        "--resume RUN_DIR/last.ckpt, or --resume --out RUN_DIR")
+            state = load_checkpoint(path)
+            planned = given.get("epochs", state["config"]["epochs"])
+            if state["epoch"] >= planned:
+                longer = ("pass --epochs N to train longer" if state["config"]["schedule"] == "none" else
+                          "its learning-rate schedule has ended; start a new run to train longer")
+                print(f"{Path(path)} already completed {state['epoch']} of {planned} epochs; {longer}")
+                return 0
             ignored = sorted(set(given) - set(RESUME_OVERRIDES) - {"out"})
             if ignored:
                 print(f"note: resuming uses the run's saved settings; ignoring --{', --'.join(ignored)}".replace(
@@ -854,10 +868,6 @@ def run_train_command(args):
     except KeyboardInterrupt:
         print("\ninterrupted before the first epoch started: nothing was saved", file=sys.stderr)
         return 130
-    if trainer.epoch >= trainer.config.epochs:
-        print(f"{trainer.run_dir} already completed {trainer.epoch} of {trainer.config.epochs} epochs; "
-              "pass --epochs N to train longer")
-        return 0
     try:
         result = trainer.fit()
     except NonFiniteLossError as exc:
@@ -873,11 +883,15 @@ def run_train_command(args):
 
 
 def checkpoint_test_loader(state, device="cpu", dataset=None, data_dir=None, subset=None, batch_size=256):
-    """The test split a checkpoint was trained for (or ``dataset``), normalised as in training."""
+    """The test split a checkpoint was trained for (or ``dataset``), normalised as in training.
+
+    ``subset``: the first N test images; by default the run's own ``subset``, 0 for all of them.
+    """
     config = TrainConfig.from_dict(state["config"])
     config.dataset = dataset or config.dataset
     config.data_dir = data_dir or config.data_dir
-    config.subset = subset
+    if subset is not None:  # default: the run's own subset; 0 means the whole test set
+        config.subset = subset or None
     test_set = load_dataset(config, train=False)
     if len(test_set.classes) != len(state["classes"]):
         raise ValueError(f"the checkpoint's model has {len(state['classes'])} classes, "
