@@ -18,6 +18,7 @@ from .debug import detect_anomaly, step_backward, trace_backward, trace_forward
 from . import debug, viz
 from . import nn, models
 from .summary import summary
+from . import data
 
 __all__ = [
     "__version__",
@@ -46,4 +47,5 @@ __all__ = [
     "nn",
     "models",
     "summary",
+    "data",
 ]
