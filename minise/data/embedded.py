@@ -60,8 +60,13 @@ def _coverage(distance):
 
 
 def _rotated(x, y, angle):
-    """Coordinates (u, v) of the grid points in a frame turned by ``angle`` (radians)."""
-    c, s = np.cos(angle), np.sin(angle)
+    """Coordinates (u, v) of the grid points in a frame turned by ``angle`` (radians).
+
+    cos and sin run in float64 and are rounded to float32: float32 trig differs in the
+    last bit between NumPy builds (SIMD or not), which would make the images machine-dependent.
+    """
+    angle = angle.astype(np.float64)
+    c, s = np.cos(angle).astype(np.float32), np.sin(angle).astype(np.float32)
     return c * x + s * y, -s * x + c * y
 
 
