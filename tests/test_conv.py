@@ -100,6 +100,18 @@ def test_conv2d_backward_twice_with_retain_graph_doubles_every_gradient(device):
         np.testing.assert_allclose(t.grad.numpy(), 2 * g, rtol=1e-12)
 
 
+@pytest.mark.parametrize("x_shape, w_shape", [((1, 3, 4, 4), (2, 3, 1, 1)), ((1, 2, 3, 3), (2, 2, 3, 3))])
+def test_conv2d_backward_leaves_its_inputs_unchanged(device, x_shape, w_shape):
+    # 1x1 kernels on one image, or a kernel as large as the image: cases where a lazy im2col
+    # could hand back a view of x, which backward then overwrites with dcol.
+    x, w = random_inputs([x_shape, w_shape], dtype=np.float64)
+    xt, wt = ms.tensor(x.copy(), requires_grad=True, device=device), ms.tensor(w.copy(), requires_grad=True,
+                                                                              device=device)
+    F.conv2d(xt, wt).sum().backward()
+    np.testing.assert_array_equal(xt.numpy(), x)
+    np.testing.assert_array_equal(wt.numpy(), w)
+
+
 def test_conv2d_keeps_float32_and_float64(device):
     for dtype in (np.float32, np.float64):
         x, w = random_inputs([(1, 2, 5, 5), (3, 2, 3, 3)], dtype=dtype)

@@ -68,13 +68,16 @@ def _output_hw(x_shape, kernel_size, stride, padding, op):
 
 
 def _pad(x, padding, value=0.0):
-    """x (N, C, H, W) with ``padding`` = (ph, pw) rows/columns of ``value`` around each image."""
+    """x (N, C, H, W) with ``padding`` = (ph, pw) rows/columns of ``value`` around each image.
+
+    The result is stored channel-major (see :class:`Conv2d`), the order im2col reads it in.
+    """
     ph, pw = padding
     if ph == 0 and pw == 0:
         return x
     xp = get_array_module(x)
     N, C, H, W = x.shape
-    x_pad = xp.full((N, C, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype)
+    x_pad = xp.full((C, N, H + 2 * ph, W + 2 * pw), value, dtype=x.dtype).transpose(1, 0, 2, 3)
     x_pad[:, :, ph:ph + H, pw:pw + W] = x
     return x_pad
 
@@ -118,10 +121,9 @@ def im2col(x, kernel_size, stride=1, padding=0):
 
 
 def _im2col(x, kernel_size, stride, padding, out_hw):
-    xp = get_array_module(x)
     windows = _windows(_pad(x, padding), kernel_size, stride, out_hw)
     rows = x.shape[1] * kernel_size[0] * kernel_size[1]
-    return xp.ascontiguousarray(windows).reshape(rows, -1)
+    return windows.copy().reshape(rows, -1)   # always a copy, never a view of x (backward writes into col)
 
 
 def col2im(col, x_shape, kernel_size, stride=1, padding=0):
@@ -137,7 +139,7 @@ def col2im(col, x_shape, kernel_size, stride=1, padding=0):
     pixel, and <im2col(x), col> == <x, col2im(col)> (the adjoint identity the
     conv2d backward pass relies on). Computed with kh*kw strided slice-adds,
     one per kernel offset (i, j), each covering every image, channel and
-    output position at once.
+    output position at once. The result is stored channel-major (see :class:`Conv2d`).
     """
     kernel_size = _pair(kernel_size, "kernel_size", "col2im")
     stride = _pair(stride, "stride", "col2im")
@@ -165,8 +167,7 @@ def _col2im(col, x_shape, kernel_size, stride, padding, out_hw):
     for i in range(kh):
         for j in range(kw):
             gx_pad[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += col[:, i, j]
-    gx = gx_pad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)
-    return xp.ascontiguousarray(gx)
+    return gx_pad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)    # (N, C, H, W), a view
 
 
 # --- conv2d -------------------------------------------------------------------------
@@ -189,6 +190,13 @@ class Conv2d(Function):
     dx is skipped when x needs no gradient (the first conv of a network sees
     the images), and col is kept for backward only when the weight needs a
     gradient. See docs/derivations.md#conv2d.
+
+    Memory layout: the GEMM's output is (O, N, Ho, Wo) in memory. y is that
+    array seen through ``transpose(1, 0, 2, 3)``: logically (N, O, Ho, Wo) like
+    PyTorch, stored channel-major, with no copy. NumPy and CuPy index it the
+    same as any array; gy_col below is then a free view when gy has that layout
+    too (elementwise ops such as batch norm and ReLU keep it), and the next
+    conv's im2col reads it channel by channel. dx comes out the same way.
     """
 
     def __init__(self, stride=1, padding=0):
@@ -197,32 +205,36 @@ class Conv2d(Function):
         _check_stride_padding(self.stride, self.padding, "conv2d")
 
     def forward(self, x, weight, bias=None):
-        xp = get_array_module(x, weight)
         _check_conv2d_shapes(x.shape, weight.shape, None if bias is None else bias.shape)
         N = x.shape[0]
         O, C, kh, kw = weight.shape
         Ho, Wo = _output_hw(x.shape, (kh, kw), self.stride, self.padding, "conv2d")
         col = _im2col(x, (kh, kw), self.stride, self.padding, (Ho, Wo))
         y_col = weight.reshape(O, -1) @ col                      # (O, N*Ho*Wo)
-        y_nchw = y_col.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)
-        y = xp.empty((N, O, Ho, Wo), dtype=y_col.dtype)
-        if bias is None:
-            y[...] = y_nchw
-        else:
-            xp.add(y_nchw, bias.reshape(O, 1, 1), out=y)         # the copy to NCHW adds the bias
+        if bias is not None:
+            y_col += bias[:, None]
         self.save_for_backward(x, weight, col if self.needs_input_grad[1] else None)
-        return y
+        return y_col.reshape(O, N, Ho, Wo).transpose(1, 0, 2, 3)  # (N, O, Ho, Wo), channel-major
 
     def backward(self, gy):
         x, weight, col = self.saved
+        xp = get_array_module(gy)
         O, C, kh, kw = weight.shape
-        gy_col = gy.transpose(1, 0, 2, 3).reshape(O, -1)         # (O, N*Ho*Wo), a copy
+        gy_col = gy.transpose(1, 0, 2, 3).reshape(O, -1)         # (O, N*Ho*Wo): a view or a copy
         gx = gw = gb = None
         if self.needs_input_grad[1]:
+            if col is None:  # a second backward (retain_graph=True): the first one reused col's memory
+                col = _im2col(x, (kh, kw), self.stride, self.padding, gy.shape[2:])
             gw = (col @ gy_col.T).T.reshape(weight.shape)        # col @ gy^T is BLAS's faster order here
         if self.needs_input_grad[0]:
             w_col = weight.reshape(O, -1)
-            dcol = w_col.T @ gy_col                              # (C*kh*kw, N*Ho*Wo)
+            if col is not None and col.dtype == gy_col.dtype:
+                # col is not needed once dW is known: dcol (same shape) overwrites it instead of
+                # taking a fresh 9x-the-input buffer (page-faulting new memory costs as much as the GEMM).
+                dcol = xp.matmul(w_col.T, gy_col, out=col)
+                self.saved = (x, weight, None)
+            else:
+                dcol = w_col.T @ gy_col                          # (C*kh*kw, N*Ho*Wo)
             gx = _col2im(dcol, x.shape, (kh, kw), self.stride, self.padding, gy.shape[2:])
         if len(self.needs_input_grad) == 2:
             return gx, gw

