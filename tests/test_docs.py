@@ -178,6 +178,26 @@ def test_quickstart_page_runs_the_same_commands_as_the_readme_quickstart():
     assert [c for c in docs_commands if c.startswith(("pip ", "minise train"))][:len(readme_commands)] == readme_commands
 
 
+def test_quickstart_python_examples_run_and_give_what_their_comments_say(capsys):
+    import numpy as np
+
+    page = (DOCS / "quickstart.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    assert len(blocks) == 2, "expected the autograd example and the SE block example"
+    autograd, ns = {}, {}
+    exec(compile(blocks[0], "docs/quickstart.md", "exec"), autograd)
+    exec(compile(blocks[1], "docs/quickstart.md", "exec"), ns)
+    # first block: "print(x.grad)  # 2 * x"
+    np.testing.assert_array_equal(autograd["x"].grad.numpy(), 2 * autograd["x"].numpy())
+    # second block: three steps == one call, gates in (0, 1), (N, C) excitations kept
+    np.testing.assert_array_equal(ns["out"].numpy(), ns["y"].numpy())
+    s = ns["s"].numpy()
+    assert s.shape == (2, 64) and (s > 0).all() and (s < 1).all()
+    assert ns["se"].fc1.weight.shape == (4, 64) and ns["se"].fc2.weight.shape == (64, 4)
+    assert isinstance(ns["se"].last_excitation, np.ndarray) and ns["se"].last_excitation.shape == (2, 64)
+    assert capsys.readouterr().out.endswith("0.0\n(2, 64)\n")
+
+
 def test_figure_script_redraws_every_committed_figure_as_svg(tmp_path):
     pytest.importorskip("matplotlib")
     sys.path.insert(0, str(ROOT / "tools"))
