@@ -225,10 +225,12 @@ class Conv2d(Function):
         if self.needs_input_grad[1]:
             if col is None:  # a second backward (retain_graph=True): the first one reused col's memory
                 col = _im2col(x, (kh, kw), self.stride, self.padding, gy.shape[2:])
-            gw = (col @ gy_col.T).T.reshape(weight.shape)        # col @ gy^T is BLAS's faster order here
+            # dW = gy_col @ col^T, computed as (col @ gy_col^T)^T: the same numbers, and OpenBLAS
+            # runs this order faster for these long, thin matrices.
+            gw = (col @ gy_col.T).T.reshape(weight.shape)
         if self.needs_input_grad[0]:
             w_col = weight.reshape(O, -1)
-            if col is not None and col.dtype == gy_col.dtype:
+            if col is not None:
                 # col is not needed once dW is known: dcol (same shape) overwrites it instead of
                 # taking a fresh 9x-the-input buffer (page-faulting new memory costs as much as the GEMM).
                 dcol = xp.matmul(w_col.T, gy_col, out=col)
