@@ -31,7 +31,7 @@ def finished_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        assert main(["train", *TINY, "--epochs", "1", "--out", str(out)]) == 0
+        assert main(["train", *TINY, "--epochs", "1", "--out", str(out), "--grad-health", "1"]) == 0
     return out, printed.getvalue()
 
 
@@ -127,11 +127,17 @@ def test_minise_eval_writes_the_plot_where_out_says(run_dir, tmp_path):
     assert _is_png(tmp_path / "cm.png")
 
 
-def test_minise_plot_redraws_the_curves(run_dir, capsys):
+def test_minise_train_grad_health_logs_every_step_and_minise_plot_draws_it(run_dir, capsys):
+    with open(run_dir / "grad_health.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    model, _ = train.load_model(run_dir / "last.ckpt")
+    names = [name for name, _ in model.named_parameters()]
+    assert [(r["epoch"], r["step"], r["param"]) for r in rows] == [("1", str(s), n) for s in (1, 2) for n in names]
     (run_dir / "curves.png").unlink()
     assert main(["plot", str(run_dir)]) == 0
-    assert _is_png(run_dir / "curves.png")
-    assert "curves.png" in capsys.readouterr().out
+    assert _is_png(run_dir / "curves.png") and _is_png(run_dir / "grad_health.png")
+    printed = capsys.readouterr().out
+    assert "curves.png" in printed and "grad_health.png" in printed
 
 
 def test_minise_plot_excitations_saves_per_class_numbers_and_the_figure(run_dir, capsys):
