@@ -50,8 +50,11 @@ def plot_curves(metrics, path, title=None):
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
     ax_lr.plot(epochs, [m["lr"] for m in metrics], "o-", color="tab:green")
     ax_lr.set(title="Learning rate (at the start of each epoch)", xlabel="epoch", ylabel="learning rate")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (ax_loss, ax_acc, ax_lr):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if epochs:
             ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
     ax_loss.legend()

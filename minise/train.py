@@ -880,10 +880,12 @@ def run_train_command(args):
         return 1
     if result.status == "interrupted":
         return 130
-    run = result.run_dir
-    print(f"next:  minise eval {run / 'best.ckpt'}      (accuracy and confusion matrix)\n"
-          f"       minise plot {run}                    (curves.png)\n"
-          f"       minise plot --excitations {run}      (what the SE blocks learned)")
+    commands = [(f"minise eval {result.run_dir / 'best.ckpt'}", "accuracy and confusion matrix"),
+                (f"minise plot {result.run_dir}", "redraw curves.png"),
+                (f"minise plot --excitations {result.run_dir}", "what the SE blocks learned")]
+    width = max(len(command) for command, _ in commands)
+    for i, (command, what) in enumerate(commands):
+        print(f"{'next:' if i == 0 else '':<6} {command:<{width}}   # {what}")
     return 0
 
 
