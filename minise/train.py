@@ -34,6 +34,8 @@ the epoch, the step count, the best accuracy, every random state (minise's
 global generator and the training loader's) and the metrics so far, so
 ``Trainer.from_checkpoint(path).fit()`` continues exactly where the run was:
 its metrics and weights are bit-identical to a run that was never stopped.
+(On a GPU, CuPy's own generator, which only dropout uses, is not saved: a
+model with dropout resumes correctly there, but not bit for bit.)
 
 **Ctrl-C** (KeyboardInterrupt) saves ``last.ckpt`` as it was at the end of the
 last *completed* epoch and returns; the interrupted epoch starts again from its
