@@ -404,7 +404,7 @@ def render(make):
     """The SVG text of one figure."""
     fig = make()
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return buf.getvalue()
 
