@@ -131,6 +131,8 @@ def test_im2col_rows_are_the_flattened_patches_of_the_padded_input(device):
     expected = np.stack([x_pad[n, :, ho * 2:ho * 2 + 3, wo:wo + 2].reshape(-1)
                          for n in range(2) for ho in range(Ho) for wo in range(Wo)], axis=1)
     np.testing.assert_array_equal(col, expected)
+    from_tensor = F.im2col(ms.tensor(x, device=device), (3, 2), stride=(2, 1), padding=1)   # Tensors unwrap
+    np.testing.assert_array_equal(to_numpy(from_tensor), expected)
 
 
 @pytest.mark.parametrize("x_shape, kernel, stride, padding", [

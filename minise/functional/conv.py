@@ -17,7 +17,7 @@ See docs/derivations.md#conv2d.
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, Tensor
 from ..backend import get_array_module
 
 __all__ = ["im2col", "col2im", "conv2d", "Conv2d", "conv_output_size"]
@@ -107,10 +107,13 @@ def im2col(x, kernel_size, stride=1, padding=0):
         col[(c, i, j), (n, ho, wo)] = x_pad[n, c, ho*sh + i, wo*sw + j]
 
     where x_pad is x with ``padding`` zeros around each image. kernel_size,
-    stride, padding: an int or an (h, w) pair. Built as a strided view of
-    x_pad's windows plus ONE contiguous copy, laid out so that every row of
-    col is a run of whole image rows (fast to copy, fast to add back).
+    stride, padding: an int or an (h, w) pair. x is a NumPy/CuPy array (a
+    Tensor is unwrapped and no graph is recorded: conv2d is the differentiable
+    op). Built as a strided view of x_pad's windows plus ONE contiguous copy,
+    laid out so that every row of col is a run of whole image rows (fast to
+    copy, fast to add back).
     """
+    x = x.data if isinstance(x, Tensor) else x
     kernel_size = _pair(kernel_size, "kernel_size", "im2col")
     stride = _pair(stride, "stride", "im2col")
     padding = _pair(padding, "padding", "im2col")
@@ -141,6 +144,7 @@ def col2im(col, x_shape, kernel_size, stride=1, padding=0):
     one per kernel offset (i, j), each covering every image, channel and
     output position at once. The result is stored channel-major (see :class:`Conv2d`).
     """
+    col = col.data if isinstance(col, Tensor) else col
     kernel_size = _pair(kernel_size, "kernel_size", "col2im")
     stride = _pair(stride, "stride", "col2im")
     padding = _pair(padding, "padding", "col2im")

@@ -3,7 +3,7 @@
 A pool summarises each (kh, kw) window of each channel by one number (its
 maximum or its mean). Windows never mix channels, so no GEMM is needed:
 
-* Both read each window as kh*kw views, one per kernel offset (i, j): view k
+* Both pools read each window as kh*kw views, one per kernel offset (i, j): view k
   holds element k of every window at once, and the pool is kh*kw whole-array
   operations, never a loop over images, channels or pixels.
 * kernel == stride, no padding, sizes divisible by the kernel (the common 2x2
