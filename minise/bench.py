@@ -149,8 +149,15 @@ def _minise_runner(row):
     if row["name"].startswith("batch_norm") and not hasattr(F, "batch_norm"):
         return None
     rng = np.random.default_rng(1)
-    return _runner(row, lambda a, g: ms.tensor(a, requires_grad=g), ("minise", F),
-                   lambda out: ms.tensor(rng.standard_normal(out.shape, dtype=np.float32)))
+
+    def grad_of(out):
+        # The output gradient in the memory layout of the output itself (conv2d's is channel-major),
+        # as the next op's backward hands it over in a network; torch's gy is likewise in its own layout.
+        gy = np.empty_like(out.data)
+        gy[...] = rng.standard_normal(out.shape, dtype=np.float32)
+        return ms.tensor(gy)
+
+    return _runner(row, lambda a, g: ms.tensor(a, requires_grad=g), ("minise", F), grad_of)
 
 
 def _torch_runner(row, torch):
