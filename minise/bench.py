@@ -8,7 +8,7 @@ and, when torch is installed, the same op in PyTorch with the same number of
 threads, in the same run. Each time is the median of R runs after a warm-up.
 
 Each benchmark is a sub-subcommand registered by one ``_add_<name>`` function
-in ``SUBCOMMANDS`` (``ops`` today; room for ``train``). Torch is imported only
+in ``SUBCOMMANDS``: ``ops`` here, ``train`` in ``minise.bench_train``. Torch is imported only
 when a benchmark runs.
 """
 
@@ -218,7 +218,13 @@ def _add_ops(sub):
     p.set_defaults(run=_run_ops)
 
 
-SUBCOMMANDS = [_add_ops]
+def _add_train(sub):
+    from .bench_train import add_subcommand  # the training-step benchmark lives in its own file
+
+    add_subcommand(sub)
+
+
+SUBCOMMANDS = [_add_ops, _add_train]
 
 
 def add_subcommands(parser):

@@ -138,9 +138,10 @@ def _add_plot(sub):
 def _add_bench(sub):
     from . import bench  # light: numpy and minise only; torch is imported when a benchmark runs
 
-    p = sub.add_parser("bench", help="time minise against PyTorch on the CPU: `minise bench ops`",
+    p = sub.add_parser("bench", help="time minise against PyTorch on the CPU: `minise bench ops|train`",
                        description="Benchmarks, each a sub-command: `ops` times forward+backward of every op "
-                                   "at SE-ResNet-20 shapes next to PyTorch with the same thread count.")
+                                   "at SE-ResNet-20 shapes next to PyTorch with the same thread count; `train` "
+                                   "times a training step and an eval forward of a whole network.")
     bench.add_subcommands(p)
 
 

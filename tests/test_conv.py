@@ -11,6 +11,7 @@ import pytest
 import minise as ms
 import minise.functional as F
 from minise.functional import reference
+from minise.functional.conv import Conv2d
 from helpers import assert_matches_torch, gradcheck_inputs, random_inputs, to_numpy, torch_or_skip
 
 # (x shape, weight shape, stride, padding, bias): stride 1/2/3 and mixed, padding 0/1/2 and
@@ -110,6 +111,43 @@ def test_conv2d_backward_leaves_its_inputs_unchanged(device, x_shape, w_shape):
     F.conv2d(xt, wt).sum().backward()
     np.testing.assert_array_equal(xt.numpy(), x)
     np.testing.assert_array_equal(wt.numpy(), w)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding", [
+    ((2, 4, 7, 5), (4, 4, 3, 3), 1),            # O == C: dx's im2col reuses col's buffer
+    ((2, 3, 6, 6), (5, 3, 3, 3), 0),            # O != C: a fresh buffer
+    ((1, 2, 6, 7), (2, 2, 5, 3), (2, 0)),
+    ((2, 3, 4, 5), (3, 3, 1, 1), 0),
+])
+def test_conv2d_stride_1_input_gradient_by_convolution_equals_the_col2im_path(device, x_shape, w_shape, padding):
+    x, w, gy_seed = *random_inputs([x_shape, w_shape], dtype=np.float64), 2
+    x, w = ms.tensor(x, device=device).data, ms.tensor(w, device=device).data
+    grads = []
+    for path in ("convolution", "col2im"):
+        op = Conv2d(stride=1, padding=padding)
+        op.needs_input_grad = (True, True)
+        y = op.forward(x, w)
+        gy = ms.tensor(np.random.default_rng(gy_seed).standard_normal(y.shape), device=device).data
+        col = op.saved[2]
+        if path == "convolution":
+            grads.append(op._grad_input_by_convolution(x, w, col, gy))
+        else:
+            grads.append(op._grad_input_by_col2im(x, w, col, gy.transpose(1, 0, 2, 3).reshape(w.shape[0], -1),
+                                                  gy.shape[2:]))
+    np.testing.assert_allclose(to_numpy(grads[0]), to_numpy(grads[1]), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("padding", [1, 3])   # 1: by convolution, reusing col; 3 >= kernel: by col2im
+def test_conv2d_stride_1_backward_twice_with_retain_graph_matches_the_reference(device, padding):
+    x, w = random_inputs([(2, 3, 5, 5), (3, 3, 3, 3)], dtype=np.float64)
+    gy = np.random.default_rng(3).standard_normal(reference.conv2d_reference(x, w, None, 1, padding).shape)
+    dx_ref, dw_ref, _ = reference.conv2d_reference_backward(x, w, gy, 1, padding)
+    xt, wt = ms.tensor(x, requires_grad=True, device=device), ms.tensor(w, requires_grad=True, device=device)
+    y = F.conv2d(xt, wt, padding=padding)
+    y.backward(ms.tensor(gy, device=device), retain_graph=True)
+    y.backward(ms.tensor(gy, device=device))
+    np.testing.assert_allclose(xt.grad.numpy(), 2 * dx_ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(wt.grad.numpy(), 2 * dw_ref, rtol=1e-10, atol=1e-10)
 
 
 def test_conv2d_keeps_float32_and_float64(device):

@@ -1,0 +1,405 @@
+"""``minise bench train``: the time of one training step of a CIFAR (SE-)ResNet, beside PyTorch.
+
+    minise bench train [--model se_resnet20] [--batch-size 128] [--device cpu] [--threads N]
+                       [--steps S] [--warmup W] [--compare torch] [--profile] [--malloc keep|default]
+
+A training step is what ``minise train`` does for each batch: zero the
+gradients, forward, cross-entropy loss, backward, SGD step (momentum 0.9,
+weight decay 5e-4). An eval forward is the model in eval mode under
+``no_grad``. Each time is the median of S steps after W warm-up steps, on
+random images (the data pipeline is timed on its own: DataLoader with random
+crop, flip and normalisation of the embedded dataset, per batch).
+
+``--compare torch`` builds the same network in PyTorch (``minise.torch_twins``),
+gives it the same thread count and times it in the same process, ALTERNATING
+one minise step and one PyTorch step, so both see the same machine load.
+
+``--profile`` re-runs a few steps with timing wrapped around every op's forward
+and backward (and conv2d's im2col, col2im and its GEMMs) and prints each kind of
+work as a share of the step. The wrappers are installed only for those steps:
+timing costs nothing when the flag is off.
+
+Memory, measured on one minise step before any PyTorch step runs: the peak
+resident set size of the whole process during the step (VmHWM after a reset
+through ``/proc/self/clear_refs``; it includes Python, NumPy, the model, the
+torch libraries when imported, and with ``--malloc keep`` freed memory the
+allocator holds for reuse), and the peak memory the step itself allocated on
+top of what already existed (``tracemalloc``, which NumPy reports its array
+buffers to): the model's activations, saved tensors and temporaries.
+
+``--malloc keep`` (the default) tells glibc to keep freed memory in the heap
+instead of returning large blocks to the system, so big temporaries (im2col's
+column matrices) are not page-faulted anew every step. It is applied to the
+whole process, so PyTorch gets it too; ``--malloc default`` measures without it.
+"""
+
+import contextlib
+import ctypes
+import statistics
+import time
+from collections import defaultdict
+
+import numpy as np
+
+import minise as ms
+import minise.functional as F
+from . import models
+from .autograd import Function
+from .bench import blas_threads, set_blas_threads
+
+__all__ = ["MODELS", "OpProfiler", "keep_freed_memory", "peak_memory", "run_bench_train", "train_step",
+           "twin_of"]
+
+# minise model name -> keyword arguments of minise.torch_twins.torch_resnet
+MODELS = {
+    "resnet20": dict(n=3), "resnet32": dict(n=5), "resnet44": dict(n=7), "resnet56": dict(n=9),
+    "se_resnet20": dict(n=3, reduction=16), "se_resnet32": dict(n=5, reduction=16),
+    "se_resnet44": dict(n=7, reduction=16), "se_resnet56": dict(n=9, reduction=16),
+}
+LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 5e-4
+
+
+def twin_of(name):
+    """The PyTorch twin of the minise model ``name`` (imports torch)."""
+    from .torch_twins import torch_resnet
+
+    return torch_resnet(**MODELS[name])
+
+
+# --- one step in each library -------------------------------------------------------
+def train_step(model, optimizer, x, y):
+    """One minise training step: zero_grad, forward, loss, backward, SGD step."""
+    optimizer.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _eval_forward(model, x):
+    with ms.no_grad():
+        return model(x)
+
+
+def _torch_steps(torch, model, x, y):
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+
+    def train():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    def evaluate():
+        with torch.no_grad():
+            model(x)
+
+    return train, evaluate
+
+
+# --- timing ------------------------------------------------------------------------
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _alternate(runs, steps, warmup, pause):
+    """Median seconds of each of ``runs`` (name -> fn), run in turn, one call each per round."""
+    times = {name: [] for name in runs}
+    for i in range(warmup + steps):
+        for name, fn in runs.items():
+            elapsed = _timed(fn)
+            if i >= warmup:
+                times[name].append(elapsed)
+            if pause and len(runs) > 1:
+                time.sleep(pause)   # let the other library's spinning worker threads go idle
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+# --- memory ------------------------------------------------------------------------
+def _status_kib(field):
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def peak_memory(fn):
+    """(peak resident MiB of the whole process while ``fn()`` runs, peak MiB that ``fn`` allocated through
+    Python and NumPy on top of what was already allocated, or None when unknown).
+
+    The first: Linux resets the peak with ``/proc/self/clear_refs`` and reads VmHWM; elsewhere (or when
+    the reset is refused) it is the peak since the process started (``ru_maxrss``). The second comes from
+    ``tracemalloc``, which NumPy reports its array buffers to (PyTorch's tensors are not reported).
+    """
+    import tracemalloc
+
+    reset = True
+    try:
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")
+    except OSError:
+        reset = False
+    tracemalloc.start()
+    try:
+        fn()
+        traced = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    peak = _status_kib("VmHWM") if reset else None
+    if peak is None:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024, traced
+
+
+def keep_freed_memory():
+    """Ask glibc to keep freed memory for reuse (no mmap for big blocks, no trimming); False if not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**30))
+
+
+# --- the profiler ---------------------------------------------------------------------
+def _category(cls, method):
+    name = cls.__name__
+    if name == "Conv2d":
+        return {"forward": "conv fwd (GEMM)", "backward": "conv backward (rest)",
+                "_grad_weight": "conv wgrad (GEMM)", "_grad_input_by_col2im": "conv dgrad (GEMM)",
+                "_grad_input_by_convolution": "conv dgrad (GEMM)"}[method]
+    if name == "BatchNorm":
+        return "batch norm"
+    return "elementwise & other ops"
+
+
+def _function_classes():
+    classes, todo = [], [Function]
+    while todo:
+        cls = todo.pop()
+        classes.append(cls)
+        todo.extend(cls.__subclasses__())
+    return classes
+
+
+class OpProfiler:
+    """Wraps op methods with timers for the duration of a ``with`` block; totals in seconds.
+
+    Times are exclusive: a wrapped call inside another (im2col inside conv2d's forward) is
+    counted in its own category and subtracted from the outer one.
+    """
+
+    def __init__(self):
+        self.totals = defaultdict(float)
+        self._children = []      # stack: time spent in wrapped calls inside the current one
+        self._patches = []
+
+    def _wrap(self, category, fn):
+        def timed(*args, **kwargs):
+            self._children.append(0.0)
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - start
+                inner = self._children.pop()
+                self.totals[category] += elapsed - inner
+                if self._children:
+                    self._children[-1] += elapsed
+        return timed
+
+    def _patch(self, owner, attr, category):
+        original = owner.__dict__[attr]
+        self._patches.append((owner, attr, original))
+        setattr(owner, attr, self._wrap(category, original))
+
+    def time(self, category, fn):
+        """Run ``fn()`` counting its time (less any wrapped op inside it) as ``category``."""
+        return self._wrap(category, fn)()
+
+    def __enter__(self):
+        from .functional import conv
+
+        self._patch(conv, "_im2col", "im2col")
+        self._patch(conv, "_col2im", "col2im")
+        for cls in _function_classes():
+            for method in ("forward", "backward", "_grad_weight", "_grad_input_by_col2im",
+                           "_grad_input_by_convolution"):
+                if method in cls.__dict__ and cls is not Function:
+                    self._patch(cls, method, _category(cls, method))
+        return self
+
+    def __exit__(self, *exc):
+        for owner, attr, original in reversed(self._patches):
+            setattr(owner, attr, original)
+        self._patches = []
+
+
+def _profile(model, optimizer, x, y, steps):
+    """Seconds per step of each kind of work, averaged over ``steps`` training steps."""
+    profiler = OpProfiler()
+    with profiler:
+        for _ in range(steps):
+            profiler.time("optimiser", optimizer.zero_grad)
+            loss = profiler.time("autograd engine & Python", lambda: F.cross_entropy(model(x), y))
+            profiler.time("autograd engine & Python", loss.backward)
+            profiler.time("optimiser", optimizer.step)
+    return {k: v / steps for k, v in profiler.totals.items()}
+
+
+# --- the data pipeline ----------------------------------------------------------------
+def data_seconds_per_batch(batch_size, batches, device="cpu"):
+    """Median seconds per batch of the training DataLoader (random crop + flip + normalise) on the
+    embedded dataset."""
+    from . import data
+
+    train_set = data.SyntheticShapes(train=True, n_train=max(batch_size * (batches + 2), 64))
+    loader = data.DataLoader(train_set, batch_size, shuffle=True, drop_last=True, seed=0, device=device,
+                             transform=data.Compose([data.RandomCrop(32, padding=4), data.RandomHorizontalFlip(),
+                                                     data.Normalize(*data.channel_stats("embedded"))]))
+    batches_iter = iter(loader)
+    next(batches_iter)   # warm-up
+    times = []
+    for _ in range(batches):
+        start = time.perf_counter()
+        next(batches_iter)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# --- the command -------------------------------------------------------------------
+def _load():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "unknown"
+
+
+def _row(name, minise_s, torch_s, unit="ms"):
+    t_text = f"{1e3 * torch_s:10.1f}" if torch_s else f"{'-':>10}"
+    ratio = f"{minise_s / torch_s:7.2f}" if torch_s else f"{'-':>7}"
+    return f"{name:<28} {1e3 * minise_s:10.1f} {t_text} {ratio}"
+
+
+def run_bench_train(args):
+    if args.device != "cpu":
+        ms.backend.parse_device(args.device)
+    if args.malloc == "keep" and not keep_freed_memory():
+        print("note: --malloc keep needs glibc; running with the default allocator")
+    torch = None
+    if args.compare == "torch":
+        try:
+            import torch
+        except ImportError:
+            print("note: torch is not installed: no comparison")
+    if args.threads is not None and not set_blas_threads(args.threads):
+        print(f"note: could not set NumPy's BLAS threads to {args.threads} (not OpenBLAS); using its default")
+    threads = blas_threads()
+    if torch is not None:
+        torch.set_num_threads(args.threads or threads or torch.get_num_threads())
+
+    ms.manual_seed(0)
+    rng = np.random.default_rng(0)
+    N = args.batch_size
+    images = rng.standard_normal((N, 3, 32, 32), dtype=np.float32)
+    labels = rng.integers(0, 10, N)
+    model = models.get(args.model).to(args.device)
+    optimizer = ms.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    x, y = ms.tensor(images, device=args.device), ms.tensor(labels, device=args.device)
+    xp = x.xp
+    sync = xp.cuda.Device().synchronize if args.device != "cpu" else (lambda: None)   # GPU work is asynchronous
+
+    def minise_train():
+        model.train()
+        train_step(model, optimizer, x, y)
+        sync()
+
+    def minise_eval():
+        model.eval()
+        _eval_forward(model, x)
+        sync()
+
+    train_runs, eval_runs = {"minise": minise_train}, {"minise": minise_eval}
+    if torch is not None:
+        twin = twin_of(args.model)
+        x_t, y_t = torch.tensor(images), torch.tensor(labels)
+        torch_train, torch_eval = _torch_steps(torch, twin, x_t, y_t)
+
+        def torch_train_mode():
+            twin.train()
+            torch_train()
+
+        def torch_eval_mode():
+            twin.eval()
+            torch_eval()
+
+        train_runs["torch"], eval_runs["torch"] = torch_train_mode, torch_eval_mode
+
+    load_before = _load()
+    minise_train()                                  # warm: the memory below is a steady-state step's
+    peak, step_mem = peak_memory(minise_train)
+    train = _alternate(train_runs, args.steps, args.warmup, args.pause)
+    evals = _alternate(eval_runs, args.steps, args.warmup, args.pause)
+    data_s = data_seconds_per_batch(N, max(args.steps, 3), args.device)
+
+    print(f"minise bench train: {args.model}, batch {N}, {args.device}, median of {args.steps} steps after "
+          f"{args.warmup} warm-up{' (alternating with torch)' if torch is not None else ''}, float32")
+    print(f"numpy {np.__version__} BLAS threads: {threads if threads is not None else 'unknown'}"
+          + (f"; torch {torch.__version__} threads: {torch.get_num_threads()}" if torch is not None else "")
+          + f"; malloc: {args.malloc}; load average (1 min): {load_before} before, {_load()} after")
+    header = f"{'':<28} {'minise ms':>10} {'torch ms':>10} {'ratio':>7}"
+    print(header)
+    print("-" * len(header))
+    t_train, t_eval = train.get("torch"), evals.get("torch")
+    print(_row("train step", train["minise"], t_train))
+    print(_row("eval forward (no_grad)", evals["minise"], t_eval))
+    ips = f"{N / train['minise']:10.0f}" + (f" {N / t_train:10.0f}" if t_train else f" {'-':>10}")
+    print(f"{'train images/s':<28} {ips}")
+    ips = f"{N / evals['minise']:10.0f}" + (f" {N / t_eval:10.0f}" if t_eval else f" {'-':>10}")
+    print(f"{'eval images/s':<28} {ips}")
+    print(_row("data pipeline per batch", data_s, None)
+          + f"   ({100 * data_s / train['minise']:.1f}% of a minise train step)")
+    print(f"{'peak resident MiB (process)':<28} {peak:10.0f}   (whole process during one minise step)")
+    print(f"{'peak MiB the step allocated':<28} {step_mem:10.0f}   (tracemalloc: NumPy arrays, Python objects)")
+    if torch is not None:
+        print("ratio = minise ms / torch ms (lower is better; 1.00 = as fast as PyTorch)")
+
+    if args.profile:
+        shares = _profile(model, optimizer, x, y, max(args.steps, 1))
+        total = sum(shares.values())
+        print(f"\nprofile: time per kind of work in one minise train step ({1e3 * total:.0f} ms with the timers; "
+              f"data: its own loader, not part of the step)")
+        print(f"{'work':<28} {'ms':>8} {'share':>7}")
+        for name, seconds in sorted(shares.items(), key=lambda kv: -kv[1]):
+            print(f"{name:<28} {1e3 * seconds:8.1f} {100 * seconds / total:6.1f}%")
+        print(f"{'data (per batch)':<28} {1e3 * data_s:8.1f} {100 * data_s / total:6.1f}%")
+    return 0
+
+
+def add_subcommand(sub):
+    """Register ``minise bench train`` on the ``minise bench`` subparsers."""
+    p = sub.add_parser("train", help="time of a training step and an eval forward of a CIFAR (SE-)ResNet, "
+                                     "vs PyTorch")
+    p.add_argument("--model", default="se_resnet20", choices=sorted(MODELS), help="default se_resnet20")
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS default)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps; the median is shown (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    p.add_argument("--compare", choices=["torch"], default=None, help="also time the PyTorch twin, alternating")
+    p.add_argument("--profile", action="store_true", help="print the time per kind of work in a step")
+    p.add_argument("--malloc", choices=["keep", "default"], default="keep",
+                   help="keep: glibc keeps freed memory for reuse (both libraries; default); default: as is")
+    p.add_argument("--pause", type=float, default=0.2,
+                   help="seconds to sleep between alternating minise and torch steps (default 0.2)")
+    p.set_defaults(run=run_bench_train)

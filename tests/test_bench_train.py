@@ -1,0 +1,121 @@
+"""`minise bench train`: every row printed with numbers, the profiler's bookkeeping, the memory probe.
+
+Oracles: the printed ratio against the printed times, a fake clock for the profiler's
+exclusive times, a known allocation for the memory probe, parameter counts of the twins.
+"""
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minise as ms
+import minise.functional as F
+from minise import bench_train, cli, models
+from minise.functional import conv
+from helpers import torch_or_skip
+
+# --malloc default: "keep" would change the allocator of the whole pytest process (tested in a subprocess)
+SMALL = ["bench", "train", "--batch-size", "4", "--steps", "1", "--warmup", "0", "--threads", "1", "--pause", "0",
+         "--malloc", "default"]
+ROWS = ["train step", "eval forward (no_grad)", "train images/s", "eval images/s", "data pipeline per batch",
+        "peak resident MiB (process)", "peak MiB the step allocated"]
+
+
+def _numbers(line):
+    return [float(v) for v in re.findall(r"(?<![\w.])(\d+(?:\.\d+)?)(?![\w.])", line)]
+
+
+def _line(out, name):
+    match = re.search("^" + re.escape(name) + r"\s.*$", out, re.MULTILINE)
+    assert match, f"no row {name!r} in:\n{out}"
+    return match.group(0)
+
+
+def test_bench_train_prints_every_row_with_a_positive_time(capsys):
+    assert cli.main(SMALL) == 0
+    out = capsys.readouterr().out
+    assert "se_resnet20, batch 4" in out
+    for name in ROWS:
+        values = _numbers(_line(out, name))
+        assert values and values[0] > 0, _line(out, name)
+    step_ms = _numbers(_line(out, "train step"))[0]
+    assert _numbers(_line(out, "train images/s"))[0] == pytest.approx(4 / step_ms * 1e3, abs=1)
+
+
+def test_bench_train_against_torch_prints_a_ratio_that_matches_the_two_times(capsys):
+    torch_or_skip()
+    assert cli.main(SMALL + ["--model", "resnet20", "--compare", "torch"]) == 0
+    out = capsys.readouterr().out
+    for name in ("train step", "eval forward (no_grad)"):
+        minise_ms, torch_ms, ratio = _numbers(_line(out, name))[:3]
+        low = (minise_ms - 0.05) / (torch_ms + 0.05) - 0.005   # each time is printed to 0.1 ms
+        high = (minise_ms + 0.05) / max(torch_ms - 0.05, 1e-9) + 0.005
+        assert low <= ratio <= high, _line(out, name)
+    assert re.search(r"BLAS threads: 1; torch \S+ threads: 1;", out), out
+    assert "ratio = minise ms / torch ms" in out
+
+
+def test_bench_train_keeps_freed_memory_when_asked_in_its_own_process():
+    result = subprocess.run([sys.executable, "-m", "minise", *SMALL[:-1], "keep", "--model", "resnet20"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "malloc: keep" in result.stdout and "note:" not in result.stdout
+    assert _numbers(_line(result.stdout, "train step"))[0] > 0
+
+
+def test_bench_train_profile_lists_the_kinds_of_work_and_their_shares_add_up(capsys):
+    assert cli.main(SMALL + ["--profile"]) == 0
+    out = capsys.readouterr().out.split("profile:")[1]
+    rows = {}
+    for kind in ("conv fwd (GEMM)", "conv wgrad (GEMM)", "conv dgrad (GEMM)", "im2col", "batch norm",
+                 "elementwise & other ops", "optimiser", "autograd engine & Python"):
+        ms_, share = _numbers(_line(out, kind))[:2]
+        rows[kind] = share
+        assert ms_ > 0, kind
+    shares = [_numbers(line)[1] for line in out.splitlines()[2:] if line and not line.startswith("data")]
+    assert sum(shares) == pytest.approx(100, abs=0.1 * len(shares))
+    assert "data (per batch)" in out
+
+
+def test_profiler_counts_exclusive_time_and_restores_the_ops(monkeypatch):
+    clock = iter([0.0, 2.0, 5.0, 10.0])   # outer starts, inner starts, inner ends, outer ends
+    monkeypatch.setattr(bench_train.time, "perf_counter", lambda: next(clock))
+    profiler = bench_train.OpProfiler()
+    inner = profiler._wrap("inner", lambda: None)
+    profiler.time("outer", inner)
+    assert profiler.totals == {"outer": 7.0, "inner": 3.0}
+
+    originals = (conv.Conv2d.forward, conv._im2col)
+    with bench_train.OpProfiler() as profiler:
+        assert conv.Conv2d.forward is not originals[0]
+    assert (conv.Conv2d.forward, conv._im2col) == originals
+
+
+def test_profiler_times_the_im2col_and_gemm_of_a_real_convolution():
+    x = ms.tensor(np.ones((2, 3, 8, 8), np.float32), requires_grad=True)
+    w = ms.tensor(np.ones((4, 3, 3, 3), np.float32), requires_grad=True)
+    with bench_train.OpProfiler() as profiler:
+        F.conv2d(x, w, padding=1).sum().backward()
+    for kind in ("im2col", "conv fwd (GEMM)", "conv wgrad (GEMM)", "conv dgrad (GEMM)"):
+        assert profiler.totals[kind] > 0, kind
+    np.testing.assert_allclose(x.grad.numpy()[0, 0, 1:-1, 1:-1], 4 * 9)   # interior pixel: 4 filters x 9 taps
+
+
+def test_peak_memory_sees_an_allocation_made_inside_the_step():
+    def allocate():
+        a = np.ones(50 * 2**20 // 8)   # 50 MiB of float64, touched
+        return float(a[-1])
+
+    process, step = bench_train.peak_memory(allocate)
+    assert 50 <= step < 55
+    assert process >= 50
+
+
+@pytest.mark.parametrize("name", ["resnet20", "se_resnet20"])
+def test_torch_twin_has_as_many_parameters_as_the_minise_model(name):
+    torch_or_skip()
+    twin = bench_train.twin_of(name)
+    assert sum(p.numel() for p in twin.parameters()) == models.get(name).num_parameters()
