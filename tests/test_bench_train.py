@@ -119,3 +119,32 @@ def test_torch_twin_has_as_many_parameters_as_the_minise_model(name):
     torch_or_skip()
     twin = bench_train.twin_of(name)
     assert sum(p.numel() for p in twin.parameters()) == models.get(name).num_parameters()
+
+
+def test_a_training_step_stays_in_float32_in_every_op_forward_and_backward():
+    from minise import autograd, optim
+
+    model = models.se_resnet20()
+    optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    rng = np.random.default_rng(0)
+    x, y = ms.tensor(rng.standard_normal((2, 3, 8, 8), dtype=np.float32)), ms.tensor(rng.integers(0, 10, 2))
+    seen = []
+
+    def forward(fn, inputs, out):
+        seen.append((fn.name, "forward", out.dtype))
+
+    def backward(record):
+        seen.extend((record["function"].name, "backward", g.dtype) for g in record["grad_inputs"] if g is not None)
+
+    autograd._forward_observers.append(forward)
+    autograd._backward_observers.append(backward)
+    try:
+        for _ in range(2):   # the second step also uses the momentum buffers
+            bench_train.train_step(model, optimizer, x, y)
+    finally:
+        autograd._forward_observers.remove(forward)
+        autograd._backward_observers.remove(backward)
+    assert {"Conv2d", "BatchNorm", "Sigmoid"} <= {name for name, _, _ in seen}
+    assert [s for s in seen if s[2] != np.float32] == []
+    assert {p.data.dtype for p in model.parameters()} == {np.dtype(np.float32)}
+    assert {s["momentum_buffer"].dtype for s in optimizer.state.values()} == {np.dtype(np.float32)}
