@@ -6,9 +6,9 @@
 A training step is what ``minise train`` does for each batch: zero the
 gradients, forward, cross-entropy loss, backward, SGD step (momentum 0.9,
 weight decay 5e-4). An eval forward is the model in eval mode under
-``no_grad``. Each time is the median of S steps after W warm-up steps, on
-random images (the data pipeline is timed on its own: DataLoader with random
-crop, flip and normalisation of the embedded dataset, per batch).
+``no_grad``. Each time is the median of S steps after W warm-up steps, all on
+one batch of the embedded dataset. The data pipeline is timed on its own
+(the training DataLoader: random crop, flip and normalisation, per batch).
 
 ``--compare torch`` builds the same network in PyTorch (``minise.torch_twins``),
 gives it the same thread count and times it in the same process, ALTERNATING
@@ -33,7 +33,6 @@ column matrices) are not page-faulted anew every step. It is applied to the
 whole process, so PyTorch gets it too; ``--malloc default`` measures without it.
 """
 
-import contextlib
 import ctypes
 import statistics
 import time
@@ -256,17 +255,21 @@ def _profile(model, optimizer, x, y, steps):
 
 
 # --- the data pipeline ----------------------------------------------------------------
-def data_seconds_per_batch(batch_size, batches, device="cpu"):
-    """Median seconds per batch of the training DataLoader (random crop + flip + normalise) on the
-    embedded dataset."""
+def embedded_loader(batch_size, batches, device="cpu"):
+    """The training DataLoader (random crop + flip + normalise) over enough embedded images for
+    ``batches`` batches (and a spare)."""
     from . import data
 
-    train_set = data.SyntheticShapes(train=True, n_train=max(batch_size * (batches + 2), 64))
-    loader = data.DataLoader(train_set, batch_size, shuffle=True, drop_last=True, seed=0, device=device,
-                             transform=data.Compose([data.RandomCrop(32, padding=4), data.RandomHorizontalFlip(),
-                                                     data.Normalize(*data.channel_stats("embedded"))]))
+    train_set = data.SyntheticShapes(train=True, n_train=max(batch_size * (batches + 1), 64))
+    return data.DataLoader(train_set, batch_size, shuffle=True, drop_last=True, seed=0, device=device,
+                           transform=data.Compose([data.RandomCrop(32, padding=4), data.RandomHorizontalFlip(),
+                                                   data.Normalize(*data.channel_stats("embedded"))]))
+
+
+def data_seconds_per_batch(loader, batches):
+    """Median seconds per batch of ``loader`` over ``batches`` batches, after one warm-up batch."""
     batches_iter = iter(loader)
-    next(batches_iter)   # warm-up
+    next(batches_iter)
     times = []
     for _ in range(batches):
         start = time.perf_counter()
@@ -308,10 +311,10 @@ def run_bench_train(args):
         torch.set_num_threads(args.threads or threads or torch.get_num_threads())
 
     ms.manual_seed(0)
-    rng = np.random.default_rng(0)
     N = args.batch_size
-    images = rng.standard_normal((N, 3, 32, 32), dtype=np.float32)
-    labels = rng.integers(0, 10, N)
+    loader = embedded_loader(N, max(args.steps, 3))
+    # Every step trains on the same real batch (learnable labels: the loss stays finite for any --steps).
+    images, labels = (t.numpy() for t in next(iter(loader)))
     model = models.get(args.model).to(args.device)
     optimizer = ms.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     x, y = ms.tensor(images, device=args.device), ms.tensor(labels, device=args.device)
@@ -330,17 +333,21 @@ def run_bench_train(args):
 
     train_runs, eval_runs = {"minise": minise_train}, {"minise": minise_eval}
     if torch is not None:
-        twin = twin_of(args.model)
-        x_t, y_t = torch.tensor(images), torch.tensor(labels)
+        torch_device = "cpu" if args.device == "cpu" else "cuda"   # on a GPU run, PyTorch runs on the GPU too
+        twin = twin_of(args.model).to(torch_device)
+        x_t, y_t = torch.tensor(images, device=torch_device), torch.tensor(labels, device=torch_device)
         torch_train, torch_eval = _torch_steps(torch, twin, x_t, y_t)
+        torch_sync = torch.cuda.synchronize if torch_device == "cuda" else (lambda: None)
 
         def torch_train_mode():
             twin.train()
             torch_train()
+            torch_sync()
 
         def torch_eval_mode():
             twin.eval()
             torch_eval()
+            torch_sync()
 
         train_runs["torch"], eval_runs["torch"] = torch_train_mode, torch_eval_mode
 
@@ -349,7 +356,7 @@ def run_bench_train(args):
     peak, step_mem = peak_memory(minise_train)
     train = _alternate(train_runs, args.steps, args.warmup, args.pause)
     evals = _alternate(eval_runs, args.steps, args.warmup, args.pause)
-    data_s = data_seconds_per_batch(N, max(args.steps, 3), args.device)
+    data_s = data_seconds_per_batch(loader, max(args.steps, 3))
 
     print(f"minise bench train: {args.model}, batch {N}, {args.device}, median of {args.steps} steps after "
           f"{args.warmup} warm-up{' (alternating with torch)' if torch is not None else ''}, float32")
