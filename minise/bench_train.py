@@ -245,6 +245,7 @@ class OpProfiler:
 def _profile(model, optimizer, x, y, steps):
     """Seconds per step of each kind of work, averaged over ``steps`` training steps."""
     profiler = OpProfiler()
+    model.train()
     with profiler:
         for _ in range(steps):
             profiler.time("optimiser", optimizer.zero_grad)
