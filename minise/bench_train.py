@@ -46,8 +46,8 @@ from . import models
 from .autograd import Function
 from .bench import blas_threads, set_blas_threads
 
-__all__ = ["MODELS", "OpProfiler", "keep_freed_memory", "peak_memory", "run_bench_train", "train_step",
-           "twin_of"]
+__all__ = ["MODELS", "OpProfiler", "data_seconds_per_batch", "embedded_loader", "keep_freed_memory",
+           "peak_memory", "run_bench_train", "train_step", "twin_of"]
 
 # minise model name -> keyword arguments of minise.torch_twins.torch_resnet
 MODELS = {
@@ -288,13 +288,14 @@ def _load():
         return "unknown"
 
 
-def _row(name, minise_s, torch_s, unit="ms"):
+def _row(name, minise_s, torch_s):
     t_text = f"{1e3 * torch_s:10.1f}" if torch_s else f"{'-':>10}"
     ratio = f"{minise_s / torch_s:7.2f}" if torch_s else f"{'-':>7}"
     return f"{name:<28} {1e3 * minise_s:10.1f} {t_text} {ratio}"
 
 
 def run_bench_train(args):
+    """``minise bench train``: time, print the table (and the profile with ``--profile``); returns 0."""
     if args.device != "cpu":
         ms.backend.parse_device(args.device)
     if args.malloc == "keep" and not keep_freed_memory():
