@@ -33,7 +33,6 @@ column matrices) are not page-faulted anew every step. It is applied to the
 whole process, so PyTorch gets it too; ``--malloc default`` measures without it.
 """
 
-import ctypes
 import statistics
 import time
 from collections import defaultdict
@@ -43,6 +42,7 @@ import numpy as np
 import minise as ms
 import minise.functional as F
 from . import models
+from .backend import keep_freed_memory
 from .autograd import Function
 from .bench import blas_threads, set_blas_threads
 
@@ -156,16 +156,6 @@ def peak_memory(fn):
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024, traced
-
-
-def keep_freed_memory():
-    """Ask glibc to keep freed memory for reuse (no mmap for big blocks, no trimming); False if not glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
-    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**30))
 
 
 # --- the profiler ---------------------------------------------------------------------

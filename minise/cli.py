@@ -53,6 +53,7 @@ def _add_info(sub):
 def _train(args):
     from .train import run_train_command
 
+    backend.keep_freed_memory()  # reuse freed buffers across steps: no page faults (docs/benchmarks.md)
     return run_train_command(args)
 
 
