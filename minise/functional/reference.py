@@ -38,7 +38,7 @@ def _out_size(size, kernel, stride, padding):
 
 # --- conv2d -------------------------------------------------------------------
 def conv2d_reference(x, weight, bias=None, stride=1, padding=0):
-    """y[n, o, ho, wo] = b[o] + sum_{c,i,j} W[o, c, i, j] * x_pad[n, c, ho*sh + i, wo*sw + j]
+    """``y[n, o, ho, wo] = b[o] + sum_{c,i,j} W[o, c, i, j] * x_pad[n, c, ho*sh + i, wo*sw + j]``
 
     x: (N, C, H, W), weight: (O, C, kh, kw), bias: (O,) or None -> y: (N, O, Ho, Wo)
     """
@@ -62,7 +62,7 @@ def conv2d_reference(x, weight, bias=None, stride=1, padding=0):
 def conv2d_reference_backward(x, weight, gy, stride=1, padding=0):
     """The gradients of conv2d_reference, given gy = dL/dy: returns (dx, dW, db).
 
-    Each output y[n, o, ho, wo] used the patch x_pad[n, :, ho*sh:+kh, wo*sw:+kw]
+    Each output ``y[n, o, ho, wo]`` used the patch ``x_pad[n, :, ho*sh:+kh, wo*sw:+kw]``
     and the filter W[o], so it sends gy[n, o, ho, wo] * W[o] back to that patch
     and gy[n, o, ho, wo] * patch to the filter; db[o] sums gy over n, ho, wo.
     """
@@ -97,7 +97,7 @@ def _pool_args(kernel_size, stride, padding):
 
 
 def max_pool2d_reference(x, kernel_size, stride=None, padding=0):
-    """y[n, c, ho, wo] = max of the window x_pad[n, c, ho*sh:+kh, wo*sw:+kw] (padding is -inf)."""
+    """``y[n, c, ho, wo]`` = max of the window ``x_pad[n, c, ho*sh:+kh, wo*sw:+kw]`` (padding is -inf)."""
     kh, kw, sh, sw, ph, pw = _pool_args(kernel_size, stride, padding)
     N, C, H, W = x.shape
     Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
@@ -129,7 +129,7 @@ def max_pool2d_reference_backward(x, gy, kernel_size, stride=None, padding=0):
 
 
 def avg_pool2d_reference(x, kernel_size, stride=None, padding=0):
-    """y[n, c, ho, wo] = sum of the window x_pad[n, c, ho*sh:+kh, wo*sw:+kw] / (kh*kw) (zeros count)."""
+    """``y[n, c, ho, wo]`` = sum of the window ``x_pad[n, c, ho*sh:+kh, wo*sw:+kw]`` / (kh*kw) (zeros count)."""
     kh, kw, sh, sw, ph, pw = _pool_args(kernel_size, stride, padding)
     N, C, H, W = x.shape
     Ho, Wo = _out_size(H, kh, sh, ph), _out_size(W, kw, sw, pw)
