@@ -118,3 +118,29 @@ def assert_module_matches_torch(module_ms, module_t, x, *, labels=None, device="
         np.testing.assert_allclose(b.numpy(), buffers_t[name].numpy(), atol=atol, rtol=rtol,
                                    err_msg=f"buffer {name} differs from PyTorch after the forward")
     return out_ms, out_t
+
+
+class SEResidualBlock(ms.nn.Module):
+    """relu(se(x) + x): a residual-block-shaped module with an SE block inside (for debugger/viz tests)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.se = ms.nn.SEBlock(channels, reduction=2)
+
+    def forward(self, x):
+        return ms.functional.relu(self.se(x) + x)
+
+
+class TinySENet(ms.nn.Module):
+    """Two SE residual blocks in a stage named ``stage`` then a classifier, so ops get paths like
+    ``layer2.1.se.fc2``."""
+
+    def __init__(self, channels=4, stage="layer2"):
+        super().__init__()
+        self.stage_name = stage
+        setattr(self, stage, ms.nn.Sequential(SEResidualBlock(channels), SEResidualBlock(channels)))
+        self.fc = ms.nn.Linear(channels, 3)
+
+    def forward(self, x):
+        stage = getattr(self, self.stage_name)
+        return self.fc(ms.functional.global_avg_pool2d(stage(x)))

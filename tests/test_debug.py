@@ -12,6 +12,7 @@ import pytest
 
 import minise as ms
 import minise.functional as F
+from helpers import TinySENet
 from minise import autograd, nn
 from minise.debug import (
     GRAD_HEALTH_COLUMNS,
@@ -30,27 +31,6 @@ def small_graph(device="cpu"):
     x = ms.tensor(XV, requires_grad=True, device=device)
     w = ms.tensor(WV, requires_grad=True, device=device)
     return x, w, ((x * w) ** 2).sum()
-
-
-class Block(nn.Module):
-    """A residual-block-shaped module with an SE block inside, so ops get paths like layer2.1.se.fc2."""
-
-    def __init__(self, channels):
-        super().__init__()
-        self.se = nn.SEBlock(channels, reduction=2)
-
-    def forward(self, x):
-        return F.relu(self.se(x) + x)
-
-
-class TinySENet(nn.Module):
-    def __init__(self, channels=4):
-        super().__init__()
-        self.layer2 = nn.Sequential(Block(channels), Block(channels))
-        self.fc = nn.Linear(channels, 3)
-
-    def forward(self, x):
-        return self.fc(F.global_avg_pool2d(self.layer2(x)))
 
 
 def tiny_se_net_loss(seed=0, device="cpu"):

@@ -16,34 +16,16 @@ import pytest
 
 import minise as ms
 import minise.functional as F
+from helpers import TinySENet
 from minise import nn, viz
 from minise.debug import GradHealthRecord, write_grad_health_csv
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
 
 
-class Block(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        self.se = nn.SEBlock(channels, reduction=2)
-
-    def forward(self, x):
-        return F.relu(self.se(x) + x)
-
-
-class TinySENet(nn.Module):
-    def __init__(self, channels=4):
-        super().__init__()
-        self.layer1 = nn.Sequential(Block(channels), Block(channels))
-        self.fc = nn.Linear(channels, 3)
-
-    def forward(self, x):
-        return self.fc(F.global_avg_pool2d(self.layer1(x)))
-
-
 def se_net_loss(seed=0):
     ms.manual_seed(seed)
-    net = TinySENet()
+    net = TinySENet(stage="layer1")
     x = ms.tensor(np.random.default_rng(seed).standard_normal((2, 4, 3, 3)).astype(np.float32))
     return net, (net(x) ** 2).mean()
 
@@ -89,10 +71,10 @@ def test_to_dot_of_an_se_network_parses_and_holds_every_op_backward_visits():
 def test_to_dot_groups_ops_into_nested_module_clusters_and_names_parameters():
     net, loss = se_net_loss()
     dot = viz.to_dot(loss)
-    for path in ("layer1 (Sequential)", "layer1.0 (Block)", "layer1.1.se (SEBlock)", "layer1.1.se.fc2 (Linear)"):
+    for path in ("layer1 (Sequential)", "layer1.0 (SEResidualBlock)", "layer1.1.se (SEBlock)", "layer1.1.se.fc2 (Linear)"):
         assert f'label="{path}"' in dot
     # clusters nest: the fc2 cluster opens after (inside) the se cluster, which is inside layer1.1
-    order = [dot.index(f'label="{p}"') for p in ("layer1 (Sequential)", "layer1.1 (Block)",
+    order = [dot.index(f'label="{p}"') for p in ("layer1 (Sequential)", "layer1.1 (SEResidualBlock)",
                                                   "layer1.1.se (SEBlock)", "layer1.1.se.fc2 (Linear)")]
     assert order == sorted(order)
     # parameters are named from their modules without params=
@@ -109,7 +91,7 @@ def test_to_dot_collapses_modules_into_one_node_each():
     blocks = viz.to_dot(loss, collapse_modules=2)
     n_ops = len(op_nodes(full))
     for dot, groups in ((top, ["layer1: Sequential", "fc: Linear"]),
-                        (blocks, ["layer1.0: Block", "layer1.1: Block"])):  # fc is shallower: its op stays
+                        (blocks, ["layer1.0: SEResidualBlock", "layer1.1: SEResidualBlock"])):  # fc is shallower: its op stays
         labels = re.findall(r'^\s*g\d+ \[label="([^"]+)"', dot, flags=re.M)
         assert sorted(lab.split("\\n")[0] for lab in labels) == sorted(groups)
         counted = sum(int(re.search(r"\\n(\d+) ops?:", lab).group(1)) for lab in labels)
