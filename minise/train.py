@@ -50,7 +50,6 @@ import dataclasses
 import io
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass

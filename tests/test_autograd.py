@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import minise as ms
-import minise.functional as F
 
 
 def test_tensor_from_list_is_float32_and_ints_are_int64():

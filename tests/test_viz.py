@@ -17,7 +17,7 @@ import pytest
 import minise as ms
 import minise.functional as F
 from helpers import TinySENet
-from minise import nn, viz
+from minise import viz
 from minise.debug import GradHealthRecord, write_grad_health_csv
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz (dot) is not installed")
