@@ -34,6 +34,7 @@ __all__ = [
     "is_grad_enabled",
     "backward_steps",
     "as_tensor",
+    "sum_to",
 ]
 
 DEFAULT_DTYPE = np.float32
@@ -586,21 +587,30 @@ def _topological_order(root):
     return order
 
 
+def sum_to(g, shape):
+    """Sum ``g`` over the axes that broadcasting added or stretched, to get ``shape``.
+
+    g: (..., *shape-compatible).  Example: g (4, 3), shape (3,) -> g.sum(0).
+    Every binary op's backward ends with it; the engine also applies it to a
+    user Function's gradient that came back in the broadcast shape.
+    """
+    shape = tuple(shape)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(g.shape[lead:])
+
+
 def _sum_to_shape(grad, shape, op_name):
-    """Reduce a broadcast gradient back to ``shape`` (sum over broadcast axes)."""
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    if lead < 0:
-        raise RuntimeError(f"{op_name}.backward returned a gradient of shape {grad.shape}, expected {shape}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
-    )
-    reduced = grad.sum(axis=axes, keepdims=True) if axes else grad
-    reduced = reduced.reshape(reduced.shape[lead:])
-    if reduced.shape != shape:
-        raise RuntimeError(f"{op_name}.backward returned a gradient of shape {grad.shape}, expected {shape}")
-    return reduced
+    """``sum_to`` for a gradient a backward returned, with an error naming the op if it cannot fit."""
+    if grad.ndim >= len(shape):
+        reduced = sum_to(grad, shape)
+        if reduced.shape == shape:
+            return reduced
+    raise RuntimeError(f"{op_name}.backward returned a gradient of shape {grad.shape}, expected {shape}")
 
 
 def _apply_hooks(t, grad):

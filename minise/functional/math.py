@@ -9,21 +9,8 @@ import builtins
 
 import numpy as np
 
-from ..autograd import Function, Tensor, as_tensor
+from ..autograd import Function, Tensor, as_tensor, sum_to
 from ..backend import get_array_module, to_device, device_of
-
-
-def sum_to(g, shape):
-    """Sum ``g`` over the axes that broadcasting added or stretched, to get ``shape``.
-
-    g: (..., *shape-compatible).  Example: g (4, 3), shape (3,) -> g.sum(0).
-    """
-    if g.shape == tuple(shape):
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
 
 
 # --- arithmetic ---------------------------------------------------------------
