@@ -3,22 +3,39 @@
     import minise as ms
     import minise.functional as F
     from minise import nn, optim, models, data
+
+The package is built in layers, each importing only the ones below it
+(docs/architecture.md draws them; tests/test_architecture.py keeps it true):
+backend -> tensor -> autograd -> functional -> nn -> models / optim / data ->
+io -> debug -> analysis -> training -> viz -> bench -> cli.
 """
 
 __version__ = "0.1.0"
 
-from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from . import autograd, backend, functional
+from . import tensor as _tensor_module
+
+# The one link up the layers: Tensor's operators and methods (x + y, x.sum(),
+# loss.backward()) call the ops and the backward walk of the layers above it.
+# See the docstring of minise/tensor.py.
+_tensor_module.bind(ops=functional, engine=autograd)
+
+from . import data, debug, models, nn, optim, viz
+from .analysis import summary
+from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backend import manual_seed
-from .gradcheck import GradcheckError, directional_gradcheck, gradcheck
-from . import backend, functional
-from .serialization import load, save
-from . import optim
-from .autograd import AnomalyError
-from .debug import detect_anomaly, step_backward, trace_backward, trace_forward
-from . import debug, viz
-from . import nn, models
-from .summary import summary
-from . import data
+from .debug import (
+                    AnomalyError,
+                    GradcheckError,
+                    detect_anomaly,
+                    directional_gradcheck,
+                    gradcheck,
+                    step_backward,
+                    trace_backward,
+                    trace_forward,
+)
+from .io import load, save
+from .tensor import Tensor, tensor
 
 __all__ = [
     "__version__",

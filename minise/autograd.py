@@ -1,10 +1,11 @@
-"""The Tensor, the Function, and the backward walk.
+"""Function, the backward walk, and grad mode: the autograd engine.
 
-A ``Tensor`` wraps one NumPy or CuPy array (``.data``). When an op runs on
-tensors that require gradients, the op (a ``Function`` instance) becomes the
-output's ``creator`` and remembers its inputs: that is the whole graph.
+An op is a :class:`Function`: ``forward`` computes the output array from the
+input arrays, ``backward`` turns the output's gradient into one gradient per
+input. Calling a Function on tensors runs ``forward`` and, when gradients are
+wanted, makes the op the output's ``creator`` and keeps its inputs.
 
-``loss.backward()`` then:
+``loss.backward()`` then (:func:`backward_steps`):
 
 1. lists every tensor the loss depends on in topological order (outputs
    before the inputs that made them) with an explicit stack, so a chain of any
@@ -21,23 +22,17 @@ each op's backward run in order.
 
 import contextlib
 
-import numpy as np
-
 from . import backend
+from .tensor import Tensor, _is_float, as_tensor
 
 __all__ = [
-    "Tensor",
     "Function",
-    "tensor",
     "no_grad",
     "enable_grad",
     "is_grad_enabled",
     "backward_steps",
-    "as_tensor",
     "sum_to",
 ]
-
-DEFAULT_DTYPE = np.float32
 
 # --- global switches --------------------------------------------------------
 _grad_enabled = True
@@ -80,396 +75,6 @@ def enable_grad():
     return _GradMode(True)
 
 
-# --- dtype helpers ----------------------------------------------------------
-def _is_float(dtype):
-    return np.dtype(dtype).kind == "f"
-
-
-def _scalar_to_array(value, like, xp):
-    """A Python number as an array that does not upcast ``like``.
-
-    ``x_float32 * 2.5`` stays float32 (as in PyTorch); ``x_int64 * 2.5`` becomes
-    float32 (PyTorch's default float dtype), ``x_int64 * 2`` stays int64.
-    """
-    if isinstance(value, (bool, np.bool_)):
-        dtype = like.dtype
-    elif isinstance(value, (int, np.integer)):
-        dtype = like.dtype
-    elif _is_float(like.dtype):
-        dtype = like.dtype
-    else:
-        dtype = DEFAULT_DTYPE
-    return xp.asarray(value, dtype=dtype)
-
-
-def _to_array(data, dtype=None, device=None):
-    """Turn lists, numbers, NumPy or CuPy arrays into an array on ``device``."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if isinstance(data, np.generic):  # a NumPy scalar (e.g. from a full reduction) keeps its dtype
-        data = np.asarray(data)
-    if backend.is_array(data):
-        array = data
-        if dtype is not None:
-            array = array.astype(dtype, copy=False)
-    else:
-        array = np.asarray(data)
-        if dtype is not None:
-            array = array.astype(dtype, copy=False)
-        elif array.dtype.kind == "f":
-            array = array.astype(DEFAULT_DTYPE, copy=False)  # Python floats -> float32
-        elif array.dtype.kind in "iu":
-            array = array.astype(np.int64, copy=False)
-    if device is not None:
-        array = backend.to_device(array, device)
-    return array
-
-
-class Tensor:
-    """An n-dimensional array with an optional gradient.
-
-    ``data``: the raw numpy/cupy array.  ``grad``: a Tensor (or None) that
-    ``backward`` fills and accumulates into.  ``creator``: the Function that
-    made this tensor (None for leaves, which users create).
-    """
-
-    __array_priority__ = 1000  # numpy_array * tensor -> Tensor.__rmul__
-
-    def __init__(self, data, requires_grad=False, dtype=None, device=None):
-        self.data = _to_array(data, dtype, device)
-        if requires_grad and not _is_float(self.data.dtype):
-            raise TypeError(
-                f"Tensor: only floating point tensors can require gradients, got dtype {self.data.dtype}"
-            )
-        self.requires_grad = bool(requires_grad)
-        self.grad = None
-        self.creator = None
-        self.name = None           # optional label, shown by the tracer and to_dot
-        self._hooks = []
-        self._retains_grad = False
-        self._version = 0
-
-    # --- properties ---------------------------------------------------------
-    @property
-    def shape(self):
-        return tuple(self.data.shape)
-
-    @property
-    def dtype(self):
-        return self.data.dtype
-
-    @property
-    def ndim(self):
-        return self.data.ndim
-
-    @property
-    def size(self):
-        return int(self.data.size)
-
-    @property
-    def device(self):
-        return backend.device_of(self.data)
-
-    @property
-    def is_leaf(self):
-        return self.creator is None
-
-    @property
-    def xp(self):
-        return backend.get_array_module(self.data)
-
-    def __len__(self):
-        return len(self.data)
-
-    def __repr__(self):
-        body = np.array2string(backend.to_numpy(self.data), precision=4, separator=", ", threshold=50)
-        extras = []
-        if self.device != "cpu":
-            extras.append(f"device='{self.device}'")
-        if self.dtype != DEFAULT_DTYPE:
-            extras.append(f"dtype={self.dtype}")
-        if self.creator is not None:
-            extras.append(f"creator={type(self.creator).__name__}")
-        elif self.requires_grad:
-            extras.append("requires_grad=True")
-        tail = (", " + ", ".join(extras)) if extras else ""
-        return f"tensor({body}{tail})"
-
-    # --- conversion ---------------------------------------------------------
-    def numpy(self):
-        """The values as a NumPy array (a copy from the GPU; shared memory on the CPU)."""
-        return backend.to_numpy(self.data)
-
-    def item(self):
-        """The single value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can become a number, got shape {self.shape}")
-        return self.data.reshape(()).item()
-
-    def tolist(self):
-        return self.numpy().tolist()
-
-    def detach(self):
-        """The same values, cut from the graph (no creator, no requires_grad). Shares memory."""
-        return Tensor(self.data)
-
-    def to(self, device):
-        """A copy on ``device`` ("cpu", "cuda", "cuda:N"); ``self`` if already there.
-
-        Like PyTorch, the move is differentiable: gradients flow back to the original device.
-        """
-        moved = backend.to_device(self.data, device)
-        if moved is self.data:
-            return self
-        from .functional.math import ToDevice
-
-        return ToDevice(device)(self)
-
-    def cpu(self):
-        return self.to("cpu")
-
-    def cuda(self):
-        return self.to("cuda")
-
-    def astype(self, dtype):
-        from .functional.math import Cast
-
-        return Cast(dtype)(self)
-
-    def float(self):
-        return self.astype(np.float32)
-
-    def double(self):
-        return self.astype(np.float64)
-
-    def requires_grad_(self, requires_grad=True):
-        if requires_grad and not _is_float(self.dtype):
-            raise TypeError(f"requires_grad_: dtype {self.dtype} cannot require gradients")
-        self.requires_grad = requires_grad
-        return self
-
-    # --- gradients ----------------------------------------------------------
-    def backward(self, grad=None, retain_graph=False):
-        """Compute d(self)/d(leaf) for every leaf that requires grad, into ``leaf.grad``.
-
-        ``grad`` is the gradient of some final scalar with respect to ``self``;
-        it may be left out only when ``self`` has one element.
-        """
-        for _ in backward_steps(self, grad, retain_graph=retain_graph):
-            pass
-
-    def zero_grad(self):
-        self.grad = None
-
-    def retain_grad(self):
-        """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
-        if not self.requires_grad:
-            raise RuntimeError("retain_grad(): this tensor does not require grad")
-        self._retains_grad = True
-        return self
-
-    def register_hook(self, hook):
-        """Call ``hook(grad)`` when this tensor's gradient is computed.
-
-        ``grad`` is a Tensor; the hook may return a Tensor or array to use in
-        its place. Returns a handle whose ``remove()`` unregisters the hook.
-        """
-        if not self.requires_grad:
-            raise RuntimeError("register_hook(): cannot register a hook on a tensor that does not require grad")
-        self._hooks.append(hook)
-        return _HookHandle(self._hooks, hook)
-
-    # --- operators (the ops themselves live in minise.functional.math) -------
-    def __add__(self, other):
-        return _math().add(self, other)
-
-    def __radd__(self, other):
-        return _math().add(other, self)
-
-    def __sub__(self, other):
-        return _math().sub(self, other)
-
-    def __rsub__(self, other):
-        return _math().sub(other, self)
-
-    def __mul__(self, other):
-        return _math().mul(self, other)
-
-    def __rmul__(self, other):
-        return _math().mul(other, self)
-
-    def __truediv__(self, other):
-        return _math().div(self, other)
-
-    def __rtruediv__(self, other):
-        return _math().div(other, self)
-
-    def __pow__(self, other):
-        return _math().pow(self, other)
-
-    def __rpow__(self, other):
-        return _math().pow(other, self)
-
-    def __matmul__(self, other):
-        return _math().matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _math().matmul(other, self)
-
-    def __neg__(self):
-        return _math().neg(self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return _math().abs(self)
-
-    def __getitem__(self, index):
-        return _math().getitem(self, index)
-
-    # comparisons give boolean tensors with no graph (like PyTorch)
-    def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(op(self.data, other))
-
-    def __eq__(self, other):
-        return self._compare(other, lambda a, b: a == b)
-
-    def __ne__(self, other):
-        return self._compare(other, lambda a, b: a != b)
-
-    def __lt__(self, other):
-        return self._compare(other, lambda a, b: a < b)
-
-    def __le__(self, other):
-        return self._compare(other, lambda a, b: a <= b)
-
-    def __gt__(self, other):
-        return self._compare(other, lambda a, b: a > b)
-
-    def __ge__(self, other):
-        return self._compare(other, lambda a, b: a >= b)
-
-    __hash__ = object.__hash__  # tensors are graph nodes: hash by identity
-
-    def __bool__(self):
-        if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
-        return bool(self.data.reshape(()))
-
-    def __float__(self):
-        return float(self.item())
-
-    def __int__(self):
-        return int(self.item())
-
-    # --- methods mirroring PyTorch ------------------------------------------
-    def reshape(self, *shape):
-        return _math().reshape(self, *shape)
-
-    def view(self, *shape):
-        return _math().reshape(self, *shape)
-
-    def transpose(self, dim0, dim1):
-        return _math().transpose(self, dim0, dim1)
-
-    def permute(self, *dims):
-        return _math().permute(self, *dims)
-
-    @property
-    def T(self):
-        return _math().permute(self, *reversed(range(self.ndim)))
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return _math().flatten(self, start_dim, end_dim)
-
-    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _math().sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _math().mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _math().max(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _math().min(self, axis, keepdims, dim=dim, keepdim=keepdim)
-
-    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        axis = dim if dim is not None else axis
-        keepdims = keepdim if keepdim is not None else keepdims
-        return Tensor(self.xp.argmax(self.data, axis=axis, keepdims=keepdims))
-
-    def exp(self):
-        return _math().exp(self)
-
-    def log(self):
-        return _math().log(self)
-
-    def sqrt(self):
-        return _math().sqrt(self)
-
-    def abs(self):
-        return _math().abs(self)
-
-    def clip(self, min=None, max=None):
-        return _math().clip(self, min, max)
-
-    clamp = clip
-
-    def relu(self):
-        from .functional.activation import relu
-
-        return relu(self)
-
-    def sigmoid(self):
-        from .functional.activation import sigmoid
-
-        return sigmoid(self)
-
-    def tanh(self):
-        from .functional.activation import tanh
-
-        return tanh(self)
-
-
-def _math():
-    from .functional import math as m
-
-    return m
-
-
-class _HookHandle:
-    def __init__(self, hooks, hook):
-        self._hooks = hooks
-        self._hook = hook
-
-    def remove(self):
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
-
-
-def tensor(data, requires_grad=False, dtype=None, device="cpu"):
-    """Make a leaf Tensor, like ``torch.tensor``. Python floats become float32."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
-
-
-def as_tensor(value, like=None):
-    """``value`` if it is a Tensor, else a constant Tensor (numbers match ``like``'s dtype/device)."""
-    if isinstance(value, Tensor):
-        return value
-    if like is not None and not backend.is_array(value) and np.ndim(value) == 0:
-        xp = backend.get_array_module(like.data)
-        return Tensor(_scalar_to_array(value, like.data, xp))
-    if like is not None:
-        array = _to_array(value)
-        if backend.get_array_module(array) is not like.xp:
-            array = backend.to_device(array, like.device)
-        return Tensor(array)
-    return Tensor(value)
-
-
 class Function:
     """One differentiable op: subclass it and write ``forward`` and ``backward``.
 
@@ -491,8 +96,6 @@ class Function:
         self.needs_input_grad = tuple(t.requires_grad for t in tensors)
         self.module_stack = tuple(_module_stack)
         raw = self.forward(*(t.data for t in tensors))
-        if _anomaly_enabled:
-            _check_finite(self, raw, "forward")
         requires_grad = _grad_enabled and any(self.needs_input_grad)
         output = Tensor(raw, requires_grad=requires_grad and _is_float(raw.dtype))
         self.output_shape = output.shape
@@ -682,8 +285,6 @@ def backward_steps(root, grad=None, retain_graph=False):
             None if (gx is None or not x.requires_grad) else _sum_to_shape(xp_asarray(gx, x), x.shape, fn.name)
             for x, gx in zip(fn.inputs, gxs)
         )
-        if _anomaly_enabled:
-            _check_finite(fn, gxs, "backward")
         record = {"function": fn, "output": t, "grad_output": gy, "inputs": fn.inputs, "grad_inputs": gxs}
         for observer in _backward_observers:
             observer(record)
@@ -702,43 +303,3 @@ def xp_asarray(gx, like):
     if backend.is_array(gx):
         return gx
     return as_tensor(gx, like).data
-
-
-# --- anomaly detection (switched on by minise.debug.detect_anomaly) ---------
-_anomaly_enabled = False
-
-
-class AnomalyError(FloatingPointError):
-    """An op produced NaN or Inf while ``detect_anomaly()`` was active."""
-
-
-def _check_finite(fn, arrays, phase):
-    if not isinstance(arrays, (tuple, list)):
-        arrays = (arrays,)
-    for i, a in enumerate(arrays):
-        if a is None or not _is_float(a.dtype):
-            continue
-        xp = backend.get_array_module(a)
-        if not bool(xp.isfinite(a).all()):
-            stack = getattr(fn, "module_stack", ())
-            if fn.module_path:
-                where = fn.module_path
-            elif stack:  # ran in the forward of the top-level module itself
-                where = f"(the top-level {type(stack[0]).__name__})"
-            else:
-                where = "(outside any module)"
-            what = "its output" if phase == "forward" else f"the gradient for input {i}"
-            n_nan = int(xp.isnan(a).sum())
-            n_inf = int(xp.isinf(a).sum())
-            raise AnomalyError(
-                f"detect_anomaly: {fn.name} in module {where} produced non-finite values in {phase} "
-                f"({what}: {n_nan} NaN, {n_inf} Inf, shape {tuple(a.shape)})"
-            )
-
-
-def _set_anomaly(enabled):
-    global _anomaly_enabled
-    previous = _anomaly_enabled
-    _anomaly_enabled = enabled
-    return previous
-

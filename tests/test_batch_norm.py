@@ -5,10 +5,10 @@ running statistics after one and several calls, in training and eval mode, for
 
 import numpy as np
 import pytest
+from helpers import assert_matches_torch, gradcheck_inputs, torch_or_skip
 
 import minise as ms
 import minise.functional as F
-from helpers import assert_matches_torch, gradcheck_inputs, torch_or_skip
 
 SHAPES = [(4, 3), (7, 5), (2, 3, 4, 5), (3, 4, 5, 3), (1, 2, 3, 3)]
 

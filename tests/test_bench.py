@@ -4,13 +4,15 @@ import re
 
 import pytest
 
-from minise import bench, cli
+from minise import cli
+from minise.bench import ops as bench_ops
+from minise.bench import timing as bench_timing
 
 
 def test_bench_ops_prints_a_row_with_times_for_every_op(capsys):
     assert cli.main(["bench", "ops", "--batch-size", "2", "--repeat", "1"]) == 0
     out = capsys.readouterr().out
-    rows = bench.ops_rows(2)
+    rows = bench_ops.ops_rows(2)
     assert len(rows) == 16
     try:
         import torch  # noqa: F401
@@ -41,7 +43,7 @@ def test_time_ms_reports_the_median_of_the_timed_runs_after_the_warmup(monkeypat
     clock = iter([0.0, 1.0,    # run 1: 1 s
                   1.0, 6.0,    # run 2: 5 s
                   6.0, 9.0])   # run 3: 3 s
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(bench_timing.time, "perf_counter", lambda: next(clock))
     calls = []
-    assert bench.time_ms(lambda: calls.append(1), repeat=3, warmup=2) == pytest.approx(3000.0)
+    assert bench_timing.time_ms(lambda: calls.append(1), repeat=3, warmup=2) == pytest.approx(3000.0)
     assert len(calls) == 5

@@ -10,12 +10,14 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import torch_or_skip
 
 import minise as ms
 import minise.functional as F
-from minise import bench_train, cli, models
+from minise import cli, models
+from minise.bench import profile as bench_profile
+from minise.bench import train as bench_train
 from minise.functional import conv
-from helpers import torch_or_skip
 
 # --malloc default: "keep" would change the allocator of the whole pytest process (tested in a subprocess)
 SMALL = ["bench", "train", "--batch-size", "4", "--steps", "1", "--warmup", "0", "--threads", "1", "--pause", "0",
@@ -82,14 +84,14 @@ def test_bench_train_profile_lists_the_kinds_of_work_and_their_shares_add_up(cap
 
 def test_profiler_counts_exclusive_time_and_restores_the_ops(monkeypatch):
     clock = iter([0.0, 2.0, 5.0, 10.0])   # outer starts, inner starts, inner ends, outer ends
-    monkeypatch.setattr(bench_train.time, "perf_counter", lambda: next(clock))
-    profiler = bench_train.OpProfiler()
+    monkeypatch.setattr(bench_profile.time, "perf_counter", lambda: next(clock))
+    profiler = bench_profile.OpProfiler()
     inner = profiler._wrap("inner", lambda: None)
     profiler.time("outer", inner)
     assert profiler.totals == {"outer": 7.0, "inner": 3.0}
 
     originals = (conv.Conv2d.forward, conv._im2col)
-    with bench_train.OpProfiler() as profiler:
+    with bench_profile.OpProfiler() as profiler:
         assert conv.Conv2d.forward is not originals[0]
     assert (conv.Conv2d.forward, conv._im2col) == originals
 
@@ -97,7 +99,7 @@ def test_profiler_counts_exclusive_time_and_restores_the_ops(monkeypatch):
 def test_profiler_times_the_im2col_and_gemm_of_a_real_convolution():
     x = ms.tensor(np.ones((2, 3, 8, 8), np.float32), requires_grad=True)
     w = ms.tensor(np.ones((4, 3, 3, 3), np.float32), requires_grad=True)
-    with bench_train.OpProfiler() as profiler:
+    with bench_profile.OpProfiler() as profiler:
         F.conv2d(x, w, padding=1).sum().backward()
     for kind in ("im2col", "conv fwd (GEMM)", "conv wgrad (GEMM)", "conv dgrad (GEMM)"):
         assert profiler.totals[kind] > 0, kind

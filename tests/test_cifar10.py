@@ -4,8 +4,8 @@ import pickle
 
 import numpy as np
 import pytest
-
 from data_fixtures import CIFAR_CLASSES, FileServer, cifar_archive, cifar_batches, closed_port_url, md5, tar_gz
+
 from minise import data
 from minise.data import CIFAR10, ChecksumError, DownloadError
 from minise.data.cifar import load_cifar_batch

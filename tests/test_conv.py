@@ -7,12 +7,12 @@ and closed forms for im2col/col2im (the adjoint identity, window counts).
 
 import numpy as np
 import pytest
+from helpers import assert_matches_torch, gradcheck_inputs, random_inputs, to_numpy, torch_or_skip
 
 import minise as ms
 import minise.functional as F
 from minise.functional import reference
 from minise.functional.conv import Conv2d
-from helpers import assert_matches_torch, gradcheck_inputs, random_inputs, to_numpy, torch_or_skip
 
 # (x shape, weight shape, stride, padding, bias): stride 1/2/3 and mixed, padding 0/1/2 and
 # mixed, kernels 1/3/5 and non-square, odd non-square images, batch 1, 2 and 3.

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from data_fixtures import FileServer, closed_port_url, md5
+
 from minise.data import ChecksumError, DownloadError, default_data_dir, download_url
 
 BODY = np.random.default_rng(0).integers(0, 256, size=300_000, dtype=np.uint8).tobytes()

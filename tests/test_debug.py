@@ -9,15 +9,16 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import TinySENet
 
 import minise as ms
 import minise.functional as F
-from helpers import TinySENet
 from minise import autograd, nn
 from minise.debug import (
     GRAD_HEALTH_COLUMNS,
     GradHealthRecord,
     GradientMonitor,
+    anomaly,
     read_grad_health_csv,
     write_grad_health_csv,
 )
@@ -352,17 +353,17 @@ def test_detect_anomaly_backward_error_names_a_module_path():
 
 
 def test_detect_anomaly_restores_the_previous_setting_and_nests():
-    assert autograd._anomaly_enabled is False
+    assert anomaly._active is False
     with ms.detect_anomaly():
-        assert autograd._anomaly_enabled is True
+        assert anomaly._active is True
         with ms.detect_anomaly(enabled=False):
-            assert autograd._anomaly_enabled is False
-        assert autograd._anomaly_enabled is True
-    assert autograd._anomaly_enabled is False
+            assert anomaly._active is False
+        assert anomaly._active is True
+    assert anomaly._active is False
     with pytest.raises(ZeroDivisionError):
         with ms.detect_anomaly():
-            1 / 0
-    assert autograd._anomaly_enabled is False
+            1 / 0  # noqa: B018 (raise ZeroDivisionError on purpose)
+    assert anomaly._active is False
 
 
 def test_detect_anomaly_works_as_a_decorator():
@@ -373,7 +374,7 @@ def test_detect_anomaly_works_as_a_decorator():
 
     with pytest.raises(ms.AnomalyError, match="Log"):
         make_nan()
-    assert autograd._anomaly_enabled is False
+    assert anomaly._active is False
 
 
 # --- gradient health ------------------------------------------------------------

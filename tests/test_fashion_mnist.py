@@ -4,8 +4,8 @@ import gzip
 
 import numpy as np
 import pytest
-
 from data_fixtures import FileServer, closed_port_url, fashion_files, idx_bytes, md5
+
 from minise import data
 from minise.data import ChecksumError, DownloadError, FashionMNIST
 from minise.data.fashion_mnist import read_idx

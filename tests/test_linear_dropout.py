@@ -8,10 +8,10 @@ reproducibility under ms.manual_seed.
 
 import numpy as np
 import pytest
+from helpers import assert_matches_torch, gradcheck_inputs
 
 import minise as ms
 import minise.functional as F
-from helpers import assert_matches_torch, gradcheck_inputs
 
 
 def _tf():

@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import assert_matches_torch, torch_or_skip
 
 import minise as ms
 import minise.functional as F
-from helpers import assert_matches_torch, torch_or_skip
 
 
 def _logits_and_labels(n, k, seed=0, scale=3.0):

@@ -10,11 +10,11 @@ import math
 
 import numpy as np
 import pytest
+from helpers import torch_or_skip
 
 import minise as ms
 from minise import optim
 from minise.optim import lr_scheduler
-from helpers import torch_or_skip
 
 
 def _ms_optimizer(name="SGD"):

@@ -6,10 +6,10 @@ broadcasting, odd sizes and batching. Oracles: the numerical gradient and PyTorc
 
 import numpy as np
 import pytest
+from helpers import assert_matches_torch, gradcheck_inputs, torch_or_skip
 
 import minise as ms
 import minise.functional as F
-from helpers import assert_matches_torch, gradcheck_inputs, torch_or_skip
 
 
 def _t():

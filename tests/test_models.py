@@ -10,14 +10,15 @@ import math
 
 import numpy as np
 import pytest
+from helpers import assert_module_matches_torch, load_into_torch, torch_or_skip
 
 import minise as ms
-from minise import models, nn, torch_twins
-from helpers import assert_module_matches_torch, load_into_torch, torch_or_skip
+from minise import models, nn
+from minise.models import torch_twins
 
 
 # --- PyTorch twins ------------------------------------------------------------------------
-# The CIFAR (SE-)ResNet twins live in minise.torch_twins (``minise bench train --compare torch``
+# The CIFAR (SE-)ResNet twins live in minise.models.torch_twins (``minise bench train --compare torch``
 # builds them too); these wrappers skip the test when torch is missing.
 def torch_block_class(shortcut="A", reduction=None, integration="standard"):
     torch_or_skip()
@@ -136,7 +137,7 @@ def _resnet_params(n, shortcut="A", se_r=None, num_classes=10, in_channels=3):
     total = in_channels * 16 * 9 + 2 * 16 + 64 * num_classes + num_classes
     in_planes = 16
     for planes in (16, 32, 64):
-        for j in range(n):
+        for _j in range(n):
             total += in_planes * planes * 9 + planes * planes * 9 + 4 * planes
             if in_planes != planes and shortcut == "B":
                 total += in_planes * planes + 2 * planes

@@ -6,11 +6,11 @@ NumPy values copied in and read back, and hand-counted registries.
 
 import numpy as np
 import pytest
+from helpers import torch_or_skip
 
 import minise as ms
 import minise.functional as F
 from minise import autograd, nn
-from helpers import torch_or_skip
 
 
 class Scale(nn.Module):
@@ -123,7 +123,7 @@ def test_state_dict_keys_and_order_match_pytorch_for_the_same_layers():
     theirs = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=False), torch.nn.BatchNorm2d(4),
                                  torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4, 2))
     assert list(ours.state_dict()) == list(theirs.state_dict())
-    for (k, v), (kt, vt) in zip(ours.state_dict().items(), theirs.state_dict().items()):
+    for (k, v), (_kt, vt) in zip(ours.state_dict().items(), theirs.state_dict().items()):
         assert v.shape == tuple(vt.shape), k
         assert v.dtype == vt.numpy().dtype, k  # num_batches_tracked is int64 in both
 

@@ -11,10 +11,10 @@ parameters (so an update that goes wrong feeds back into later gradients).
 
 import numpy as np
 import pytest
+from helpers import to_numpy, torch_or_skip
 
 import minise as ms
 from minise import optim
-from helpers import to_numpy, torch_or_skip
 
 SHAPES = [(3, 4), (5,), (2, 3, 3)]
 CURVATURE = 0.5

@@ -5,8 +5,10 @@ import os
 import numpy as np
 import pytest
 
-from minise import plots
-from minise.train import Excitations
+from minise import viz
+from minise.analysis import Excitations
+from minise.viz import excitations as viz_excitations
+from minise.viz import training as viz_training
 
 METRICS = [
     {"epoch": 1, "lr": 0.1, "train_loss": 2.0, "train_acc": 0.30, "test_loss": 1.8, "test_acc": 0.35},
@@ -19,7 +21,8 @@ METRICS = [
 def figures(monkeypatch):
     """Capture the figures instead of writing them, to read back what was drawn."""
     drawn = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    for module in (viz_training, viz_excitations):
+        monkeypatch.setattr(module, "_save", lambda fig, path: drawn.append(fig) or path)
     return drawn
 
 
@@ -31,7 +34,7 @@ def _excitations():
 
 
 def test_curves_draw_train_and_test_loss_and_accuracy_in_percent(figures):
-    plots.plot_curves(METRICS, "unused.png", title="se_resnet20 on embedded")
+    viz.plot_curves(METRICS, "unused.png", title="se_resnet20 on embedded")
     (fig,) = figures
     loss, acc, lr = fig.axes
     np.testing.assert_allclose(loss.lines[0].get_ydata(), [2.0, 1.2, 0.8])
@@ -45,7 +48,7 @@ def test_curves_draw_train_and_test_loss_and_accuracy_in_percent(figures):
 
 def test_curves_png_is_written_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
     path = tmp_path / "curves.png"
-    plots.plot_curves(METRICS, path)
+    viz.plot_curves(METRICS, path)
     good = path.read_bytes()
     assert good[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -58,25 +61,25 @@ def test_curves_png_is_written_and_a_failed_write_keeps_the_old_file(tmp_path, m
 
     monkeypatch.setattr(Figure, "savefig", crash)
     with pytest.raises(KeyboardInterrupt):
-        plots.plot_curves(METRICS[:2], path)
+        viz.plot_curves(METRICS[:2], path)
     assert path.read_bytes() == good
     assert os.listdir(tmp_path) == ["curves.png"]
 
 
 def test_confusion_matrix_shades_each_true_class_by_its_fraction(figures, tmp_path):
     matrix = np.array([[8, 2, 0], [1, 1, 2], [0, 0, 5]])
-    plots.plot_confusion_matrix(matrix, ["x", "y", "z"], "unused.png")
+    viz.plot_confusion_matrix(matrix, ["x", "y", "z"], "unused.png")
     ax = figures[0].axes[0]
     np.testing.assert_allclose(ax.images[0].get_array(), matrix / matrix.sum(axis=1, keepdims=True))
     assert [t.get_text() for t in ax.texts] == [str(v) for v in matrix.ravel()]
     assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
     with pytest.raises(ValueError, match=r"expected a \(3, 3\) matrix for 3 classes, got \(2, 2\)"):
-        plots.plot_confusion_matrix(np.eye(2), ["x", "y", "z"], tmp_path / "bad.png")
+        viz.plot_confusion_matrix(np.eye(2), ["x", "y", "z"], tmp_path / "bad.png")
 
 
 def test_excitation_plot_has_one_panel_per_stage_with_chosen_classes_and_the_mean(figures):
     exc = _excitations()
-    plots.plot_excitations(exc, "unused.png", classes=[1, 3])
+    viz.plot_excitations(exc, "unused.png", classes=[1, 3])
     axes = figures[0].axes
     assert [ax.get_title() for ax in axes] == ["layer1.1.se (8 channels)", "layer2.1.se (16 channels)",
                                                "layer3.1.se (24 channels)"]
@@ -91,5 +94,5 @@ def test_excitation_plot_has_one_panel_per_stage_with_chosen_classes_and_the_mea
 
 
 def test_excitation_plot_writes_a_png(tmp_path):
-    path = plots.plot_excitations(_excitations(), tmp_path / "excitations.png")
+    path = viz.plot_excitations(_excitations(), tmp_path / "excitations.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,11 +6,11 @@ Oracles: PyTorch (float32 forward and gradient), the numerical gradient
 
 import numpy as np
 import pytest
+from helpers import assert_matches_torch, gradcheck_inputs, random_inputs, torch_or_skip
 
 import minise as ms
 import minise.functional as F
 from minise.functional import reference
-from helpers import assert_matches_torch, gradcheck_inputs, random_inputs, torch_or_skip
 
 # (x shape, kernel_size, stride, padding): the reshape fast path (kernel == stride), overlapping
 # windows, padding, non-square kernels/strides, odd sizes where the last rows fall outside

@@ -4,10 +4,10 @@ the numerical gradient (float64) and against a PyTorch SE module built here from
 
 import numpy as np
 import pytest
+from helpers import assert_module_matches_torch, torch_or_skip
 
 import minise as ms
 from minise import nn
-from helpers import assert_module_matches_torch, torch_or_skip
 
 
 def _x(shape, seed=0):

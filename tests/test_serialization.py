@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 import minise as ms
-from minise import backend, serialization
-from minise.serialization import SerializationError
+from minise import backend
+from minise.io import serialization
+from minise.io.serialization import SerializationError
 
 UNPICKLED = []
 

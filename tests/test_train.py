@@ -15,6 +15,7 @@ import pytest
 import minise as ms
 from minise import backend, data, models, train
 from minise.train import NonFiniteLossError, TrainConfig, Trainer
+from minise.training import builders
 
 FAST = dict(model="se_resnet20", dataset="embedded", epochs=2, batch_size=8, subset=None, eval_batch_size=16,
             progress=False, seed=3)
@@ -32,7 +33,7 @@ def _tiny_split(n, split):
 @pytest.fixture
 def tiny_data(monkeypatch):
     splits = {True: _tiny_split(32, 0), False: _tiny_split(24, 1)}
-    monkeypatch.setattr(train, "load_dataset", lambda config, train=True: splits[train])
+    monkeypatch.setattr(builders, "load_dataset", lambda config, train=True: splits[train])
     return splits
 
 

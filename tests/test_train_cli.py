@@ -15,6 +15,7 @@ import minise as ms
 from minise import functional as F
 from minise import train
 from minise.cli import main
+from minise.training import trainer as trainer_module
 
 TINY = ["--model", "se_resnet20", "--dataset", "embedded", "--subset", "32", "--batch-size", "16",
         "--eval-batch-size", "32", "--no-progress"]
@@ -81,14 +82,14 @@ def test_ctrl_c_exits_cleanly_and_minise_train_resume_finishes_the_run(tmp_path,
             raise KeyboardInterrupt
         return evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(train, "evaluate", evaluate_then_ctrl_c)
+    monkeypatch.setattr(trainer_module, "evaluate", evaluate_then_ctrl_c)
     assert main(["train", *TINY, "--epochs", "2", "--out", str(out)]) == 130
     printed = capsys.readouterr().out
     assert "at the end of epoch 1" in printed and f"minise train --resume {out / 'last.ckpt'}" in printed
     assert ms.load(str(out / "last.ckpt"))["epoch"] == 1
     assert len(train.read_metrics(out)) == 1
 
-    monkeypatch.setattr(train, "evaluate", evaluate)
+    monkeypatch.setattr(trainer_module, "evaluate", evaluate)
     assert main(["train", "--resume", str(out / "last.ckpt"), "--no-progress"]) == 0
     assert "resuming after epoch 1" in capsys.readouterr().out
     assert [row["epoch"] for row in train.read_metrics(out)] == [1, 2]

@@ -13,10 +13,10 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import TinySENet
 
 import minise as ms
 import minise.functional as F
-from helpers import TinySENet
 from minise import viz
 from minise.debug import GradHealthRecord, write_grad_health_csv
 
@@ -71,7 +71,8 @@ def test_to_dot_of_an_se_network_parses_and_holds_every_op_backward_visits():
 def test_to_dot_groups_ops_into_nested_module_clusters_and_names_parameters():
     net, loss = se_net_loss()
     dot = viz.to_dot(loss)
-    for path in ("layer1 (Sequential)", "layer1.0 (SEResidualBlock)", "layer1.1.se (SEBlock)", "layer1.1.se.fc2 (Linear)"):
+    for path in ("layer1 (Sequential)", "layer1.0 (SEResidualBlock)", "layer1.1.se (SEBlock)",
+                 "layer1.1.se.fc2 (Linear)"):
         assert f'label="{path}"' in dot
     # clusters nest: the fc2 cluster opens after (inside) the se cluster, which is inside layer1.1
     order = [dot.index(f'label="{p}"') for p in ("layer1 (Sequential)", "layer1.1 (SEResidualBlock)",
@@ -91,7 +92,8 @@ def test_to_dot_collapses_modules_into_one_node_each():
     blocks = viz.to_dot(loss, collapse_modules=2)
     n_ops = len(op_nodes(full))
     for dot, groups in ((top, ["layer1: Sequential", "fc: Linear"]),
-                        (blocks, ["layer1.0: SEResidualBlock", "layer1.1: SEResidualBlock"])):  # fc is shallower: its op stays
+                        # fc is shallower: its op stays
+                        (blocks, ["layer1.0: SEResidualBlock", "layer1.1: SEResidualBlock"])):
         labels = re.findall(r'^\s*g\d+ \[label="([^"]+)"', dot, flags=re.M)
         assert sorted(lab.split("\\n")[0] for lab in labels) == sorted(groups)
         counted = sum(int(re.search(r"\\n(\d+) ops?:", lab).group(1)) for lab in labels)

@@ -22,7 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Polygon, Rectangle  # noqa: E402
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "docs", "figures")
 
@@ -265,7 +265,7 @@ def _variant(ax, x0, title, where):
         seq.append(("SE", se_face))
     ytop = 4.65
     positions = []
-    for i, (text, face) in enumerate(seq):
+    for i, (_text, _face) in enumerate(seq):
         yy = ytop - i * 0.8
         positions.append(yy)
     arrow(ax, (xm, y), (xm, positions[0] + 0.2))

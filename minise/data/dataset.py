@@ -80,7 +80,10 @@ class ArrayDataset:
 
 
 class Subset(ArrayDataset):
-    """The images of ``dataset`` at ``indices`` (a copy), with the same class names, like ``torch.utils.data.Subset``."""
+    """The images of ``dataset`` at ``indices`` (a copy), with the same class names.
+
+    Like ``torch.utils.data.Subset``.
+    """
 
     def __init__(self, dataset, indices):
         indices = np.asarray(indices)

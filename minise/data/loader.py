@@ -22,7 +22,7 @@ pass starts a new epoch.
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
+from ..tensor import Tensor
 from .transforms import to_float
 
 __all__ = ["DataLoader"]

@@ -4,42 +4,16 @@ Each op is a ``Function`` subclass (forward and backward side by side) plus a
 lowercase wrapper that users call.
 """
 
+from ..autograd import sum_to
+from . import reference
 from .activation import log_softmax, relu, sigmoid, softmax, tanh
+from .arithmetic import abs, add, clamp, clip, div, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub
+from .conv import col2im, conv2d, im2col
 from .dropout import dropout
 from .linear import linear
 from .loss import cross_entropy
+from .matmul import matmul
 from .normalization import batch_norm
-from .math import (
-    abs,
-    add,
-    cat,
-    clamp,
-    clip,
-    concatenate,
-    div,
-    exp,
-    flatten,
-    getitem,
-    log,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    mul,
-    neg,
-    pad,
-    permute,
-    pow,
-    reshape,
-    sqrt,
-    stack,
-    sub,
-    sum,
-    sum_to,
-    transpose,
-)
-from .conv import col2im, conv2d, im2col
 from .pooling import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
-from . import reference
+from .reduction import max, mean, min, sum
+from .shape import cast, cat, concatenate, flatten, getitem, pad, permute, reshape, stack, to_device, transpose

@@ -17,8 +17,9 @@ See docs/derivations.md#conv2d.
 
 import numpy as np
 
-from ..autograd import Function, Tensor
+from ..autograd import Function
 from ..backend import get_array_module
+from ..tensor import Tensor
 
 __all__ = ["im2col", "col2im", "conv2d", "Conv2d", "conv_output_size"]
 

@@ -1,7 +1,8 @@
 """Inverted dropout: zero each element with probability p, scale the survivors by 1 / (1 - p)."""
 
 from .. import backend
-from ..autograd import Function, as_tensor
+from ..autograd import Function
+from ..tensor import as_tensor
 
 
 class Dropout(Function):

@@ -3,8 +3,9 @@
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, Tensor, as_tensor
+from ..autograd import Function
 from ..backend import get_array_module
+from ..tensor import Tensor, as_tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 

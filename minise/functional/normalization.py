@@ -1,7 +1,8 @@
 """Batch normalisation as one fused op with the closed-form backward."""
 
-from ..autograd import Function, Tensor, as_tensor
+from ..autograd import Function
 from ..backend import get_array_module
+from ..tensor import Tensor, as_tensor
 
 
 def _channel_sum(a):

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .. import backend
-from ..autograd import Tensor
+from ..tensor import Tensor
 
 __all__ = ["calculate_gain", "kaiming_normal_", "kaiming_uniform_", "xavier_uniform_", "xavier_normal_",
            "uniform_", "normal_", "constant_", "zeros_", "ones_"]

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .. import functional as F
-from ..autograd import Tensor
+from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 

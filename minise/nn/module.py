@@ -25,7 +25,7 @@ import itertools
 import numpy as np
 
 from .. import autograd, backend
-from ..autograd import Tensor
+from ..tensor import Tensor
 
 __all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Identity", "RemovableHandle",
            "StateDictError"]
@@ -316,7 +316,8 @@ class Module:
         Returns ``(missing_keys, unexpected_keys)`` as PyTorch does.
         """
         if not hasattr(state_dict, "items"):
-            raise TypeError(f"load_state_dict: expected a dict of name -> Tensor/array, got {type(state_dict).__name__}")
+            raise TypeError("load_state_dict: expected a dict of name -> Tensor/array, "
+                            f"got {type(state_dict).__name__}")
         targets = self.state_dict()
         targets = {k: self._resolve(k) for k in targets}
         missing = [k for k in targets if k not in state_dict]

@@ -345,7 +345,8 @@ class OneCycleLR(LRScheduler):
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
                  div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"OneCycleLR: the first argument must be a minise optimizer, got {type(optimizer).__name__}")
+            raise TypeError("OneCycleLR: the first argument must be a minise optimizer, "
+                            f"got {type(optimizer).__name__}")
         self.optimizer = optimizer
         if total_steps is not None:
             _check_positive_int("OneCycleLR", "total_steps", total_steps)

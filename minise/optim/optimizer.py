@@ -25,7 +25,8 @@ import math
 import numbers
 
 from .. import backend
-from ..autograd import Tensor, enable_grad
+from ..autograd import enable_grad
+from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
 

@@ -31,8 +31,8 @@ import zipfile
 
 import numpy as np
 
-from . import backend
-from .autograd import Tensor
+from .. import backend
+from ..tensor import Tensor
 
 __all__ = ["save", "load", "SerializationError"]
 

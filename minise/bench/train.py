@@ -10,7 +10,7 @@ weight decay 5e-4). An eval forward is the model in eval mode under
 one batch of the embedded dataset. The data pipeline is timed on its own
 (the training DataLoader: random crop, flip and normalisation, per batch).
 
-``--compare torch`` builds the same network in PyTorch (``minise.torch_twins``),
+``--compare torch`` builds the same network in PyTorch (``minise.models.torch_twins``),
 gives it the same thread count and times it in the same process, ALTERNATING
 one minise step and one PyTorch step, so both see the same machine load.
 
@@ -35,21 +35,22 @@ whole process, so PyTorch gets it too; ``--malloc default`` measures without it.
 
 import statistics
 import time
-from collections import defaultdict
 
 import numpy as np
 
-import minise as ms
 import minise.functional as F
-from . import models
-from .backend import keep_freed_memory
-from .autograd import Function
-from .bench import blas_threads, set_blas_threads
+
+from .. import backend, data, models, optim
+from ..autograd import no_grad
+from ..backend import keep_freed_memory
+from ..tensor import tensor
+from .profile import OpProfiler, profile_steps
+from .timing import blas_threads, set_blas_threads
 
 __all__ = ["MODELS", "OpProfiler", "data_seconds_per_batch", "embedded_loader", "keep_freed_memory",
            "peak_memory", "run_bench_train", "train_step", "twin_of"]
 
-# minise model name -> keyword arguments of minise.torch_twins.torch_resnet
+# minise model name -> keyword arguments of minise.models.torch_twins.torch_resnet
 MODELS = {
     "resnet20": dict(n=3), "resnet32": dict(n=5), "resnet44": dict(n=7), "resnet56": dict(n=9),
     "se_resnet20": dict(n=3, reduction=16), "se_resnet32": dict(n=5, reduction=16),
@@ -60,7 +61,7 @@ LR, MOMENTUM, WEIGHT_DECAY = 0.1, 0.9, 5e-4
 
 def twin_of(name):
     """The PyTorch twin of the minise model ``name`` (imports torch)."""
-    from .torch_twins import torch_resnet
+    from ..models.torch_twins import torch_resnet
 
     return torch_resnet(**MODELS[name])
 
@@ -76,7 +77,7 @@ def train_step(model, optimizer, x, y):
 
 
 def _eval_forward(model, x):
-    with ms.no_grad():
+    with no_grad():
         return model(x)
 
 
@@ -158,99 +159,10 @@ def peak_memory(fn):
     return peak / 1024, traced
 
 
-# --- the profiler ---------------------------------------------------------------------
-def _category(cls, method):
-    name = cls.__name__
-    if name == "Conv2d":
-        return {"forward": "conv fwd (GEMM)", "backward": "conv backward (rest)",
-                "_grad_weight": "conv wgrad (GEMM)", "_grad_input_by_col2im": "conv dgrad (GEMM)",
-                "_grad_input_by_convolution": "conv dgrad (GEMM)"}[method]
-    if name == "BatchNorm":
-        return "batch norm"
-    return "elementwise & other ops"
-
-
-def _function_classes():
-    classes, todo = [], [Function]
-    while todo:
-        cls = todo.pop()
-        classes.append(cls)
-        todo.extend(cls.__subclasses__())
-    return classes
-
-
-class OpProfiler:
-    """Wraps op methods with timers for the duration of a ``with`` block; totals in seconds.
-
-    Times are exclusive: a wrapped call inside another (im2col inside conv2d's forward) is
-    counted in its own category and subtracted from the outer one.
-    """
-
-    def __init__(self):
-        self.totals = defaultdict(float)
-        self._children = []      # stack: time spent in wrapped calls inside the current one
-        self._patches = []
-
-    def _wrap(self, category, fn):
-        def timed(*args, **kwargs):
-            self._children.append(0.0)
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                elapsed = time.perf_counter() - start
-                inner = self._children.pop()
-                self.totals[category] += elapsed - inner
-                if self._children:
-                    self._children[-1] += elapsed
-        return timed
-
-    def _patch(self, owner, attr, category):
-        original = owner.__dict__[attr]
-        self._patches.append((owner, attr, original))
-        setattr(owner, attr, self._wrap(category, original))
-
-    def time(self, category, fn):
-        """Run ``fn()`` counting its time (less any wrapped op inside it) as ``category``."""
-        return self._wrap(category, fn)()
-
-    def __enter__(self):
-        from .functional import conv
-
-        self._patch(conv, "_im2col", "im2col")
-        self._patch(conv, "_col2im", "col2im")
-        for cls in _function_classes():
-            for method in ("forward", "backward", "_grad_weight", "_grad_input_by_col2im",
-                           "_grad_input_by_convolution"):
-                if method in cls.__dict__ and cls is not Function:
-                    self._patch(cls, method, _category(cls, method))
-        return self
-
-    def __exit__(self, *exc):
-        for owner, attr, original in reversed(self._patches):
-            setattr(owner, attr, original)
-        self._patches = []
-
-
-def _profile(model, optimizer, x, y, steps):
-    """Seconds per step of each kind of work, averaged over ``steps`` training steps."""
-    profiler = OpProfiler()
-    model.train()
-    with profiler:
-        for _ in range(steps):
-            profiler.time("optimiser", optimizer.zero_grad)
-            loss = profiler.time("autograd engine & Python", lambda: F.cross_entropy(model(x), y))
-            profiler.time("autograd engine & Python", loss.backward)
-            profiler.time("optimiser", optimizer.step)
-    return {k: v / steps for k, v in profiler.totals.items()}
-
-
 # --- the data pipeline ----------------------------------------------------------------
 def embedded_loader(batch_size, batches, device="cpu"):
     """The training DataLoader (random crop + flip + normalise) over enough embedded images for
     ``batches`` batches (and a spare)."""
-    from . import data
-
     train_set = data.SyntheticShapes(train=True, n_train=max(batch_size * (batches + 1), 64))
     return data.DataLoader(train_set, batch_size, shuffle=True, drop_last=True, seed=0, device=device,
                            transform=data.Compose([data.RandomCrop(32, padding=4), data.RandomHorizontalFlip(),
@@ -287,7 +199,7 @@ def _row(name, minise_s, torch_s):
 def run_bench_train(args):
     """``minise bench train``: time, print the table (and the profile with ``--profile``); returns 0."""
     if args.device != "cpu":
-        ms.backend.parse_device(args.device)
+        backend.parse_device(args.device)
     if args.malloc == "keep" and not keep_freed_memory():
         print("note: --malloc keep needs glibc; running with the default allocator")
     torch = None
@@ -302,14 +214,14 @@ def run_bench_train(args):
     if torch is not None:
         torch.set_num_threads(args.threads or threads or torch.get_num_threads())
 
-    ms.manual_seed(0)
+    backend.manual_seed(0)
     N = args.batch_size
     loader = embedded_loader(N, max(args.steps, 3))
     # Every step trains on the same real batch (learnable labels: the loss stays finite for any --steps).
     images, labels = (t.numpy() for t in next(iter(loader)))
     model = models.get(args.model).to(args.device)
-    optimizer = ms.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
-    x, y = ms.tensor(images, device=args.device), ms.tensor(labels, device=args.device)
+    optimizer = optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    x, y = tensor(images, device=args.device), tensor(labels, device=args.device)
     xp = x.xp
     sync = xp.cuda.Device().synchronize if args.device != "cpu" else (lambda: None)   # GPU work is asynchronous
 
@@ -373,7 +285,7 @@ def run_bench_train(args):
         print("ratio = minise ms / torch ms (lower is better; 1.00 = as fast as PyTorch)")
 
     if args.profile:
-        shares = _profile(model, optimizer, x, y, max(args.steps, 1))
+        shares = profile_steps(model, optimizer, x, y, max(args.steps, 1))
         total = sum(shares.values())
         print(f"\nprofile: time per kind of work in one minise train step ({1e3 * total:.0f} ms with the timers; "
               f"data: its own loader, not part of the step)")
@@ -382,23 +294,3 @@ def run_bench_train(args):
             print(f"{name:<28} {1e3 * seconds:8.1f} {100 * seconds / total:6.1f}%")
         print(f"{'data (per batch)':<28} {1e3 * data_s:8.1f} {100 * data_s / total:6.1f}%")
     return 0
-
-
-def add_subcommand(sub):
-    """Register ``minise bench train`` on the ``minise bench`` subparsers."""
-    p = sub.add_parser("train", help="time of a training step and an eval forward of a CIFAR (SE-)ResNet, "
-                                     "vs PyTorch")
-    p.add_argument("--model", default="se_resnet20", choices=sorted(MODELS), help="default se_resnet20")
-    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS default)")
-    p.add_argument("--steps", type=int, default=10, help="timed steps; the median is shown (default 10)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
-    p.add_argument("--compare", choices=["torch"], default=None, help="also time the PyTorch twin, alternating")
-    p.add_argument("--profile", action="store_true", help="print the time per kind of work in a step")
-    p.add_argument("--malloc", choices=["keep", "default"], default="keep",
-                   help="keep: glibc keeps freed memory for reuse (both libraries; default); default: as is")
-    p.add_argument("--pause", type=float, default=0.2,
-                   help="seconds to sleep between alternating minise and torch steps (default 0.2)")
-    p.set_defaults(run=run_bench_train)

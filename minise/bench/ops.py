@@ -7,70 +7,20 @@ shapes (the convolutions of each stage, batch norm, the pools, the SE squeeze)
 and, when torch is installed, the same op in PyTorch with the same number of
 threads, in the same run. Each time is the median of R runs after a warm-up.
 
-Each benchmark is a sub-subcommand registered by one ``_add_<name>`` function
-in ``SUBCOMMANDS``: ``ops`` here, ``train`` in ``minise.bench_train``. Torch is imported only
-when a benchmark runs.
+The command line (``minise/cli/bench.py``) registers it; torch is imported
+only when a benchmark runs.
 """
 
-import ctypes
-import statistics
 import time
 
 import numpy as np
 
-import minise as ms
 import minise.functional as F
 
-__all__ = ["add_subcommands", "time_ms", "ops_rows", "blas_threads", "set_blas_threads"]
+from ..tensor import tensor
+from .timing import blas_threads, set_blas_threads, time_ms
 
-
-# --- timing and threads -------------------------------------------------------------
-def time_ms(fn, repeat=5, warmup=1):
-    """Median wall time of ``fn()`` in milliseconds over ``repeat`` runs, after ``warmup`` runs."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
-def _openblas_function(names):
-    """A function of the OpenBLAS library NumPy loaded (Linux only), or None.
-
-    NumPy's wheels ship OpenBLAS under prefixed names (``scipy_openblas_...64_``);
-    threadpoolctl does this lookup more generally when it is installed.
-    """
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
-    except OSError:
-        return None
-    for path in sorted(paths):
-        lib = ctypes.CDLL(path)
-        for name in names:
-            if hasattr(lib, name):
-                return getattr(lib, name)
-    return None
-
-
-def blas_threads():
-    """How many threads NumPy's BLAS (the GEMMs of conv2d) uses, or None if unknown."""
-    get = _openblas_function(["scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
-                              "openblas_get_num_threads"])
-    return int(get()) if get is not None else None
-
-
-def set_blas_threads(n):
-    """Ask NumPy's BLAS to use ``n`` threads; returns False when this BLAS can't be told."""
-    set_ = _openblas_function(["scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
-                               "openblas_set_num_threads"])
-    if set_ is None:
-        return False
-    set_(ctypes.c_int(n))
-    return True
+__all__ = ["ops_rows", "run_ops"]
 
 
 # --- the ops benchmark --------------------------------------------------------------
@@ -155,9 +105,9 @@ def _minise_runner(row):
         # as the next op's backward hands it over in a network; torch's gy is likewise in its own layout.
         gy = np.empty_like(out.data)
         gy[...] = rng.standard_normal(out.shape, dtype=np.float32)
-        return ms.tensor(gy)
+        return tensor(gy)
 
-    return _runner(row, lambda a, g: ms.tensor(a, requires_grad=g), ("minise", F), grad_of)
+    return _runner(row, lambda a, g: tensor(a, requires_grad=g), ("minise", F), grad_of)
 
 
 def _torch_runner(row, torch):
@@ -166,7 +116,7 @@ def _torch_runner(row, torch):
                    lambda out: torch.tensor(rng.standard_normal(tuple(out.shape), dtype=np.float32)))
 
 
-def _run_ops(args):
+def run_ops(args):
     try:
         import torch
     except ImportError:
@@ -207,29 +157,3 @@ def _run_ops(args):
         print(f"{row['name']:<22} {row['shape']:<30} {m:10.2f} {t_text} {ratio}")
     print("ratio = minise ms / torch ms (lower is better; 1.00 = as fast as PyTorch)")
     return 0
-
-
-def _add_ops(sub):
-    p = sub.add_parser("ops", help="forward+backward time of each op at SE-ResNet-20 shapes, vs PyTorch")
-    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS default)")
-    p.add_argument("--repeat", type=int, default=5, help="timed runs per op; the median is shown (default 5)")
-    p.set_defaults(run=_run_ops)
-
-
-def _add_train(sub):
-    from .bench_train import add_subcommand  # the training-step benchmark lives in its own file
-
-    add_subcommand(sub)
-
-
-SUBCOMMANDS = [_add_ops, _add_train]
-
-
-def add_subcommands(parser):
-    """Register ``minise bench <benchmark>`` on the ``bench`` parser."""
-    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
-    for add in SUBCOMMANDS:
-        add(sub)
-    parser.set_defaults(run=lambda args: parser.print_help() or 0)

@@ -1,10 +1,4 @@
-"""Run folders that survive a crash: atomic writes and training checkpoints.
-
-Every file the trainer writes goes through :func:`atomic_path`: the content is
-written to a temporary file in the same folder, then ``os.replace`` renames it
-over the old one. A rename within one folder is atomic, so a crash, a full
-disk or a Ctrl-C leaves either the old file or the new one, never half of
-each.
+"""Training checkpoints: what a run saves after each epoch, and how it is read back.
 
 A checkpoint is one dict saved with ``ms.save`` (which never pickles code)::
 
@@ -17,18 +11,16 @@ A checkpoint is one dict saved with ``ms.save`` (which never pickles code)::
      "classes": the dataset's class names}
 """
 
-import contextlib
-import os
 from pathlib import Path
 
 import numpy as np
 
-from . import backend
+from .. import backend
+from ..tensor import Tensor
+from .serialization import load, save
 
 __all__ = [
     "CHECKPOINT_FORMAT",
-    "atomic_path",
-    "atomic_write_text",
     "to_host",
     "save_checkpoint",
     "load_checkpoint",
@@ -39,36 +31,6 @@ CHECKPOINT_FORMAT = "minise-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path next to ``path``; on success rename it onto ``path``.
-
-    If the body raises (or is interrupted), the temporary file is removed and
-    ``path`` is untouched::
-
-        with atomic_path("run/curves.png") as tmp:
-            fig.savefig(tmp, format="png")
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` atomically (temp file, flush, fsync, rename)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-
-
 def to_host(obj, copy=False):
     """``obj`` with every NumPy/CuPy array (and Tensor) turned into a NumPy array.
 
@@ -76,8 +38,6 @@ def to_host(obj, copy=False):
     the result is a snapshot that later in-place updates of the model do not
     change (the trainer keeps one of the last completed epoch for Ctrl-C).
     """
-    from .autograd import Tensor
-
     if isinstance(obj, Tensor):
         obj = obj.data
     if backend.is_array(obj):
@@ -94,19 +54,15 @@ def to_host(obj, copy=False):
 
 def save_checkpoint(state, path):
     """Save a checkpoint dict with ``ms.save`` (atomic: temp file + rename)."""
-    import minise as ms
-
     state = dict(state, format=CHECKPOINT_FORMAT, version=CHECKPOINT_VERSION)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    ms.save(to_host(state), str(path))
+    save(to_host(state), str(path))
 
 
 def load_checkpoint(path):
     """Load a checkpoint saved by :func:`save_checkpoint`, checking that it is one."""
-    import minise as ms
-
     path = resolve_checkpoint_path(path)
-    state = ms.load(str(path))
+    state = load(str(path))
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(
             f"load_checkpoint: {path} is not a minise training checkpoint "

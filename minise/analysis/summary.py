@@ -23,7 +23,9 @@ The module ``minise.summary`` holds the ``Summary`` class; ``ms.summary`` is the
 
 import numpy as np
 
-from .autograd import Tensor, no_grad
+from ..autograd import no_grad
+from ..nn import BatchNorm1d, BatchNorm2d, Conv2d, Linear, SEBlock
+from ..tensor import Tensor
 
 __all__ = ["summary", "Summary"]
 
@@ -35,8 +37,6 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None):
     ``max_depth`` limits the rows printed (1: only the model's direct children).
     Returns a :class:`Summary`; ``print()`` it for the table.
     """
-    from .nn import BatchNorm1d, BatchNorm2d, Conv2d, Linear, SEBlock  # imported here: `import minise` stays light
-
     input_shape = tuple(int(n) for n in input_shape)
     if len(input_shape) < 2 or min(input_shape) <= 0:
         raise ValueError(f"summary: input_shape must be positive sizes (N, C, H, W), got {input_shape}")
@@ -74,7 +74,7 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None):
 
     rows = []
     leaf_macs = {}
-    for path, module in model.named_modules():
+    for _path, module in model.named_modules():
         if not any(True for _ in module.children()):
             leaf_macs[id(module)] = records.get(id(module), {}).get("macs", 0)
     for path, module in model.named_modules():

@@ -16,8 +16,9 @@ Both run in float64, where central differences are accurate to about eps**2.
 
 import numpy as np
 
-from . import backend
-from .autograd import Tensor, no_grad
+from .. import backend
+from ..autograd import no_grad
+from ..tensor import Tensor
 
 __all__ = ["gradcheck", "directional_gradcheck", "GradcheckError"]
 
@@ -142,7 +143,8 @@ def _compare(analytic, numerical, index, shape, atol, rtol):
     if (excess > 0).any():
         worst = np.unravel_index(int(np.argmax(excess)), shape) if excess.ndim else ()
         raise GradcheckError(
-            f"gradcheck failed for input {index} (shape {tuple(shape)}): worst at index {tuple(int(w) for w in worst)}: "
+            f"gradcheck failed for input {index} (shape {tuple(shape)}): "
+            f"worst at index {tuple(int(w) for w in worst)}: "
             f"analytic {float(analytic[worst]):.8g} vs numerical {float(numerical[worst]):.8g} "
             f"(|difference| {float(error[worst]):.3g} > atol {atol} + rtol {rtol} * |numerical|); "
             f"{int((excess > 0).sum())} of {excess.size} elements are off"

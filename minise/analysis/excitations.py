@@ -1,0 +1,103 @@
+"""What the SE blocks learn: average excitation per channel and class (the paper's Figure 6)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import backend
+from ..autograd import no_grad
+from ..io.atomic import atomic_path
+from ..nn import SEBlock
+from ..tensor import Tensor
+
+
+@dataclass
+class Excitations:
+    """Average excitation of every SE block, per class.
+
+    blocks: the SE blocks' module names, in model order.
+    means: name -> (K, C) array, the mean gate value of each channel over the images of each class.
+    counts: (K,) images per class.  classes: the K class names.
+    """
+
+    blocks: list
+    means: dict
+    counts: np.ndarray
+    classes: list
+
+    def mean_all(self, name):
+        """(C,) the mean excitation of block ``name`` over every image (all classes together)."""
+        counts = self.counts.astype(np.float64)
+        return (self.means[name] * counts[:, None]).sum(axis=0) / max(counts.sum(), 1)
+
+    def stage_blocks(self):
+        """The last SE block of each stage (the blocks the paper's Figure 6 shows).
+
+        A stage is what comes before a block's index in its name: "layer2.2.se"
+        is in stage "layer2"; blocks named without an index are their own stage.
+        """
+        last = {}
+        for name in self.blocks:
+            last[_stage_of(name)] = name
+        return list(last.values())
+
+    def save(self, path):
+        """Write the numbers to ``path`` as .npz (atomically): blocks, classes, counts, and one
+        (K, C) array per block under ``"mean:<block name>"``. No pickles."""
+        arrays = {"blocks": np.array(self.blocks), "classes": np.array(self.classes),
+                  "counts": np.asarray(self.counts)}
+        arrays.update({f"mean:{name}": self.means[name] for name in self.blocks})
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path, allow_pickle=False) as npz:
+            blocks = [str(b) for b in npz["blocks"]]
+            return cls(blocks, {b: npz[f"mean:{b}"] for b in blocks}, npz["counts"],
+                       [str(c) for c in npz["classes"]])
+
+
+def _stage_of(name):
+    parts = name.split(".")
+    digits = [i for i, part in enumerate(parts) if part.isdigit()]
+    return ".".join(parts[: digits[-1]]) if digits else name
+
+
+def excitations_per_class(model, loader, num_classes=None, classes=None):
+    """Run ``loader`` through ``model`` (eval mode, no_grad) and average every SE block's
+    excitation per class. Returns :class:`Excitations`.
+
+    After each batch, each ``nn.SEBlock``'s ``last_excitation`` (N, C) is added
+    to its class's row with ``np.add.at``; the sums become means at the end.
+    """
+    blocks = [(name, m) for name, m in model.named_modules() if isinstance(m, SEBlock)]
+    if not blocks:
+        raise ValueError(f"excitations_per_class: {type(model).__name__} has no nn.SEBlock; "
+                         "use an SE model such as se_resnet20")
+    dataset = getattr(loader, "dataset", None)
+    if classes is None and dataset is not None:
+        classes = list(dataset.classes)
+    if num_classes is None:
+        if classes is None:
+            raise ValueError("excitations_per_class: pass num_classes or classes (the loader has no dataset)")
+        num_classes = len(classes)
+    classes = classes or [str(k) for k in range(num_classes)]
+    sums = {name: np.zeros((num_classes, m.channels)) for name, m in blocks}
+    counts = np.zeros(num_classes, dtype=np.int64)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            for x, y in loader:
+                model(x)
+                labels = backend.to_numpy(y.data if isinstance(y, Tensor) else y)
+                np.add.at(counts, labels, 1)
+                for name, m in blocks:
+                    np.add.at(sums[name], labels, m.last_excitation.astype(np.float64))
+    finally:
+        model.train(was_training)
+    means = {name: s / np.maximum(counts, 1)[:, None] for name, s in sums.items()}
+    return Excitations([name for name, _ in blocks], means, counts, list(classes))

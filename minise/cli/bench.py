@@ -1,0 +1,53 @@
+"""``minise bench ops | train``: the benchmarks' command lines (the benchmarks live in ``minise/bench/``)."""
+
+from ..bench.ops import run_ops
+from ..bench.train import MODELS, run_bench_train
+
+
+def add(sub):
+    p = sub.add_parser("bench", help="time minise against PyTorch on the CPU: `minise bench ops|train`",
+                       description="Benchmarks, each a sub-command: `ops` times forward+backward of every op "
+                                   "at SE-ResNet-20 shapes next to PyTorch with the same thread count; `train` "
+                                   "times a training step and an eval forward of a whole network.")
+    _add_subcommands(p)
+
+
+def _add_ops(sub):
+    p = sub.add_parser("ops", help="forward+backward time of each op at SE-ResNet-20 shapes, vs PyTorch")
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS default)")
+    p.add_argument("--repeat", type=int, default=5, help="timed runs per op; the median is shown (default 5)")
+    p.set_defaults(run=run_ops)
+
+
+
+
+
+
+
+def _add_subcommands(parser):
+    """Register ``minise bench <benchmark>`` on the ``bench`` parser."""
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
+    _add_ops(sub)
+    _add_train(sub)
+    parser.set_defaults(run=lambda args: parser.print_help() or 0)
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="time of a training step and an eval forward of a CIFAR (SE-)ResNet, "
+                                     "vs PyTorch")
+    p.add_argument("--model", default="se_resnet20", choices=sorted(MODELS), help="default se_resnet20")
+    p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS default)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps; the median is shown (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    p.add_argument("--compare", choices=["torch"], default=None, help="also time the PyTorch twin, alternating")
+    p.add_argument("--profile", action="store_true", help="print the time per kind of work in a step")
+    p.add_argument("--malloc", choices=["keep", "default"], default="keep",
+                   help="keep: glibc keeps freed memory for reuse (both libraries; default); default: as is")
+    p.add_argument("--pause", type=float, default=0.2,
+                   help="seconds to sleep between alternating minise and torch steps (default 0.2)")
+    p.set_defaults(run=run_bench_train)

@@ -1,0 +1,52 @@
+"""``minise eval``: test accuracy and confusion matrix of a checkpoint."""
+
+from pathlib import Path
+
+from .. import backend
+from ..training import evaluate, format_confusion, load_model
+from ..training.runs import checkpoint_test_loader
+from ..viz import plot_confusion_matrix
+from .common import error as _error
+
+
+def add(sub):
+    p = sub.add_parser("eval", help="test accuracy and confusion matrix of a checkpoint",
+                       description="Rebuild the model of a checkpoint, report its test accuracy and confusion "
+                                   "matrix, and plot the matrix to <checkpoint>-confusion.png (or --out).")
+    p.add_argument("checkpoint", metavar="CKPT", help="a .ckpt file, or a run folder (its best.ckpt)")
+    p.add_argument("--dataset", choices=["embedded", "cifar10", "fashion-mnist"],
+                   help="default: the checkpoint's")
+    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="only the first N test images (default: as the run was trained; 0: all)")
+    p.add_argument("--out", metavar="PNG", help="where to write the confusion-matrix plot")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    """``minise eval CKPT``: test accuracy and confusion matrix (printed and plotted)."""
+    ckpt = Path(args.checkpoint)
+    ckpt = ckpt / "best.ckpt" if ckpt.is_dir() else ckpt
+    try:
+        model, state = load_model(ckpt, device=args.device)
+        loader = checkpoint_test_loader(state, args.device, args.dataset, args.data_dir, args.subset,
+                                        args.batch_size)
+    except (ValueError, TypeError, OSError, backend.DeviceError) as exc:
+        return _error("eval", exc)
+    classes = list(state["classes"])
+    result = evaluate(model, loader, num_classes=len(classes))
+    config = state["config"]
+    dataset = args.dataset or config["dataset"]
+    print(f"{config['model']} after epoch {state['epoch']} on the {dataset} test set ({result['count']} images): "
+          f"accuracy {100 * result['acc']:.2f}%, loss {result['loss']:.4f}")
+    print("\nconfusion matrix (rows: true class, columns: predicted; right: per-class accuracy)")
+    print(format_confusion(result["confusion"], classes))
+    out = Path(args.out) if args.out else ckpt.with_name(f"{ckpt.stem}-confusion.png")
+    if out.is_dir():
+        out = out / f"{ckpt.stem}-confusion.png"
+    plot_confusion_matrix(result["confusion"], classes, out,
+                          title=f"{config['model']} on {dataset}: {100 * result['acc']:.2f}% test accuracy")
+    print(f"\nwrote {out}")
+    return 0

@@ -1,0 +1,96 @@
+"""``minise train``: train a model into a run folder (or resume one)."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from .. import backend
+from ..io.checkpoint import load_checkpoint
+from ..training import RESUME_OVERRIDES, NonFiniteLossError, TrainConfig, Trainer
+from ..viz import write_curves
+from .common import error as _error
+
+
+def add(sub):
+    p = sub.add_parser(
+        "train", help="train a model, with a progress bar, curves and resumable checkpoints",
+        description="Train a model and write a run folder (config.json, metrics.csv, last.ckpt, best.ckpt, "
+                    "curves.png). Options left out take the dataset's defaults (see minise.train.DATASET_DEFAULTS). "
+                    "Ctrl-C saves the last completed epoch; --resume continues bit-identically.")
+    p.add_argument("--model", help="a name from minise.models.list() (default se_resnet20)")
+    p.add_argument("--dataset", choices=["embedded", "cifar10", "fashion-mnist"],
+                   help="default: embedded (offline, drawn shapes; not CIFAR-10)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="(peak) learning rate")
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--schedule", choices=["cosine", "step", "onecycle", "none"], help="stepped every batch")
+    p.add_argument("--warmup-epochs", type=float, help="linear warmup (cosine and step schedules)")
+    p.add_argument("--augment", choices=["crop+flip", "flip", "none"])
+    p.add_argument("--device", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--seed", type=int, help="default 0")
+    p.add_argument("--out", metavar="RUN_DIR", help="default runs/<model>-<dataset>-<time>")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset folder (default $MINISE_DATA or ~/.cache/minise)")
+    p.add_argument("--resume", nargs="?", const="", metavar="CKPT",
+                   help="continue a run: --resume RUN_DIR/last.ckpt, or --resume with --out RUN_DIR")
+    p.add_argument("--subset", type=int, metavar="N", help="use only the first N training and N test images")
+    p.add_argument("--eval-batch-size", type=int)
+    p.add_argument("--grad-health", type=int, nargs="?", const=50, metavar="N",
+                   help="log gradient norms and update/weight ratios every N steps (default 50) to grad_health.csv")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                   help="no progress bar (epoch summaries only)")
+    p.set_defaults(run=run)
+
+
+CLI_FIELDS = ("model", "dataset", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
+              "nesterov", "schedule", "warmup_epochs", "augment", "device", "seed", "out", "data_dir",
+              "subset", "eval_batch_size", "grad_health", "progress")
+
+
+def run(args):
+    """``minise train``: exit status 0 when finished, 130 after Ctrl-C, 1 on a non-finite loss, 2 on bad input."""
+    backend.keep_freed_memory()  # reuse freed buffers across steps: no page faults (docs/benchmarks.md)
+    given = {name: getattr(args, name) for name in CLI_FIELDS if getattr(args, name, None) is not None}
+    try:
+        if args.resume is not None:
+            path = args.resume or given.get("out")
+            if not path:
+                return _error("train", "--resume needs a checkpoint or run folder: "
+                                       "--resume RUN_DIR/last.ckpt, or --resume --out RUN_DIR")
+            state = load_checkpoint(path)
+            planned = given.get("epochs", state["config"]["epochs"])
+            if state["epoch"] >= planned:
+                longer = ("pass --epochs N to train longer" if state["config"]["schedule"] == "none" else
+                          "its learning-rate schedule has ended; start a new run to train longer")
+                print(f"{Path(path)} already completed {state['epoch']} of {planned} epochs; {longer}")
+                return 0
+            ignored = sorted(set(given) - set(RESUME_OVERRIDES) - {"out"})
+            if ignored:
+                print(f"note: resuming uses the run's saved settings; ignoring --{', --'.join(ignored)}".replace(
+                    "_", "-"))
+            trainer = Trainer.from_checkpoint(path, log_writers=[write_curves],
+                                              **{k: v for k, v in given.items() if k in RESUME_OVERRIDES})
+        else:
+            trainer = Trainer(TrainConfig(**given), log_writers=[write_curves])
+    except (ValueError, TypeError, OSError, backend.DeviceError) as exc:
+        return _error("train", exc)
+    except KeyboardInterrupt:
+        print("\ninterrupted before the first epoch started: nothing was saved", file=sys.stderr)
+        return 130
+    try:
+        result = trainer.fit()
+    except NonFiniteLossError as exc:
+        _error("train", exc)
+        return 1
+    if result.status == "interrupted":
+        return 130
+    commands = [(f"minise eval {result.run_dir / 'best.ckpt'}", "accuracy and confusion matrix"),
+                (f"minise plot {result.run_dir}", "redraw curves.png"),
+                (f"minise plot --excitations {result.run_dir}", "what the SE blocks learned")]
+    width = max(len(command) for command, _ in commands)
+    for i, (command, what) in enumerate(commands):
+        print(f"{'next:' if i == 0 else '':<6} {command:<{width}}   # {what}")
+    return 0

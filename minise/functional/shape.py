@@ -1,0 +1,228 @@
+"""Shape ops (reshape, permute, indexing, concatenate, stack, pad) and dtype/device moves, each with its backward."""
+
+import builtins
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor, as_tensor
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape.   The gradient is reshaped back."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(
+                f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) as {self.shape}"
+            ) from None
+
+    def backward(self, gy):
+        return gy.reshape(self.input_shape)
+
+
+class Permute(Function):
+    """y = x with its axes reordered by ``dims``.   The gradient is permuted back by the inverse."""
+
+    def __init__(self, dims):
+        self.dims = tuple(dims)
+
+    def forward(self, x):
+        if sorted(d % builtins.max(x.ndim, 1) for d in self.dims) != list(range(x.ndim)):
+            raise ValueError(f"permute: dims {self.dims} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+        return x.transpose(self.dims)
+
+    def backward(self, gy):
+        inverse = np.argsort([d % gy.ndim for d in self.dims])
+        return gy.transpose(tuple(inverse))
+
+
+class GetItem(Function):
+    """y = x[index] (ints, slices, None, Ellipsis, integer or boolean arrays).
+
+    Backward scatters the gradient into zeros of x's shape with ``add.at``, so
+    an element picked twice receives both gradients.
+    """
+
+    def __init__(self, index):
+        self.index = index
+
+    def forward(self, x):
+        self.input_shape, self.input_dtype = x.shape, x.dtype
+        return x[self.index]
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        gx = xp.zeros(self.input_shape, dtype=gy.dtype)
+        if _is_basic_index(self.index):
+            gx[self.index] = gy          # slices never pick an element twice
+        else:
+            xp.add.at(gx, self.index, gy)
+        return gx
+
+
+def _is_basic_index(index):
+    """True for ints, slices, None and Ellipsis only (no integer or boolean arrays)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, np.integer, slice, type(None), type(Ellipsis))) for p in parts)
+
+
+class Concatenate(Function):
+    """y = concatenate(xs, axis).   Backward slices the gradient back into pieces."""
+
+    def __init__(self, axis=0):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = get_array_module(*xs)
+        self.sizes = [x.shape[self.axis] for x in xs]
+        return xp.concatenate(xs, axis=self.axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        bounds = np.cumsum(self.sizes)[:-1]
+        return tuple(xp.split(gy, bounds, axis=self.axis))
+
+
+class Stack(Function):
+    """y = stack(xs, axis): a new axis.   Backward takes each slice along that axis."""
+
+    def __init__(self, axis=0):
+        self.axis = axis
+
+    def forward(self, *xs):
+        xp = get_array_module(*xs)
+        return xp.stack(xs, axis=self.axis)
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return tuple(xp.moveaxis(gy, self.axis, 0))
+
+
+class Pad(Function):
+    """y = x with constant padding; ``pad_width`` as numpy.pad, per axis (before, after).
+
+    Backward crops the gradient back to x's region.
+    """
+
+    def __init__(self, pad_width, value=0.0):
+        self.pad_width, self.value = pad_width, value
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.width = _pad_width(self.pad_width, x.ndim)
+        return xp.pad(x, self.width, mode="constant", constant_values=self.value)
+
+    def backward(self, gy):
+        crop = tuple(slice(before, gy.shape[i] - after) for i, (before, after) in enumerate(self.width))
+        return gy[crop]
+
+
+def _pad_width(pad_width, ndim):
+    if isinstance(pad_width, int):
+        return [(pad_width, pad_width)] * ndim
+    pad_width = [tuple(p) if not isinstance(p, int) else (p, p) for p in pad_width]
+    if len(pad_width) != ndim:
+        raise ValueError(f"pad: pad_width has {len(pad_width)} entries for a tensor with {ndim} dimensions")
+    return pad_width
+
+
+class Cast(Function):
+    """y = x converted to another dtype.   The gradient is converted back."""
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, x):
+        self.input_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return gy.astype(self.input_dtype)
+
+
+class ToDevice(Function):
+    """y = x copied to another device.   The gradient is copied back."""
+
+    def __init__(self, device):
+        self.device = device
+
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, gy):
+        return backend.to_device(gy, self.source)
+
+
+# --- the functions users call -------------------------------------------------
+def _shape_args(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(x, *shape):
+    return Reshape(_shape_args(shape))(x)
+
+
+def permute(x, *dims):
+    return Permute(_shape_args(dims))(x)
+
+
+def transpose(x, dim0, dim1):
+    x = as_tensor(x)
+    dims = list(range(x.ndim))
+    dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+    return Permute(dims)(x)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge axes start_dim..end_dim into one, as torch.flatten."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return reshape(x, 1)
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    merged = int(np.prod(x.shape[start : end + 1]))
+    return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
+
+
+def getitem(x, index):
+    if isinstance(index, Tensor):
+        index = index.data
+    elif isinstance(index, tuple):
+        index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    return GetItem(index)(x)
+
+
+def concatenate(tensors, axis=0):
+    return Concatenate(axis)(*tensors)
+
+
+cat = concatenate
+
+
+def stack(tensors, axis=0):
+    return Stack(axis)(*tensors)
+
+
+def pad(x, pad_width, value=0.0):
+    return Pad(pad_width, value)(x)
+
+
+def cast(x, dtype):
+    """``x`` converted to ``dtype`` (differentiable: the gradient is converted back)."""
+    return Cast(dtype)(x)
+
+
+def to_device(x, device):
+    """``x`` copied to ``device`` (differentiable: the gradient is copied back)."""
+    return ToDevice(device)(x)

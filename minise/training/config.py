@@ -1,0 +1,156 @@
+"""The run configuration: TrainConfig, per-dataset defaults, what train() returns, and the NaN stop."""
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import backend
+
+DATASETS = ("embedded", "cifar10", "fashion-mnist")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("cosine", "step", "onecycle", "none")
+AUGMENTATIONS = ("crop+flip", "flip", "none")
+
+# What a field left as None becomes, per dataset. lr / weight_decay here are
+# SGD's; Adam and AdamW default to lr 1e-3 (see TrainConfig.resolved).
+# "embedded" is the README quickstart: sized to finish in under 5 minutes on
+# 2 CPU cores. On this 2-core machine, SE-ResNet-20 with one-cycle reached
+# 95.7% test accuracy in 2 epochs at batch 32 (624 steps), against 88.2% at
+# batch 64 and 79.9% at batch 128 for the same images: per image the CPU cost
+# barely depends on the batch size, so smaller batches buy more steps.
+DATASET_DEFAULTS = {
+    "embedded": dict(epochs=2, batch_size=32, lr=0.1, optimizer="sgd", momentum=0.9,
+                     weight_decay=5e-4, nesterov=True, schedule="onecycle", warmup_epochs=0.0,
+                     augment="crop+flip"),
+    "cifar10": dict(epochs=30, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9,
+                    weight_decay=5e-4, nesterov=True, schedule="cosine", warmup_epochs=1.0,
+                    augment="crop+flip"),
+    "fashion-mnist": dict(epochs=5, batch_size=128, lr=0.1, optimizer="sgd", momentum=0.9,
+                          weight_decay=5e-4, nesterov=True, schedule="onecycle", warmup_epochs=0.0,
+                          augment="flip"),
+}
+
+METRIC_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "time_s", "images_per_s")
+
+# Fields a resumed run may change: they do not alter the numbers it computes
+# (epochs only when there is no learning-rate schedule, see Trainer.from_checkpoint).
+RESUME_OVERRIDES = ("epochs", "device", "data_dir", "progress", "grad_health")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. ``None`` means "the dataset's default"."""
+
+    model: str = "se_resnet20"
+    dataset: str = "embedded"
+    epochs: int = None
+    batch_size: int = None
+    lr: float = None
+    optimizer: str = None        # "sgd", "adam" or "adamw"
+    momentum: float = None       # SGD only
+    weight_decay: float = None
+    nesterov: bool = None        # SGD only
+    schedule: str = None         # "cosine", "step" (x0.1 at 50% and 75%), "onecycle", "none"
+    warmup_epochs: float = None  # linear warmup from lr/10 (cosine and step schedules)
+    augment: str = None          # "crop+flip", "flip" or "none"
+    device: str = "cpu"
+    seed: int = 0
+    out: str = None              # run folder; default runs/<model>-<dataset>-<time>
+    data_dir: str = None         # default: minise.data.default_data_dir() (MINISE_DATA, ~/.cache/minise)
+    subset: int = None           # use only the first N training and N test images
+    eval_batch_size: int = 256
+    grad_health: int = 0         # log gradient health every N steps (0: off)
+    progress: bool = True        # tqdm progress bar
+
+    def resolved(self):
+        """A copy with every ``None`` filled in from the dataset's defaults, checked."""
+        if self.dataset not in DATASETS:
+            raise ValueError(f"TrainConfig: unknown dataset {self.dataset!r}; expected one of {DATASETS}")
+        values = dataclasses.asdict(self)
+        defaults = dict(DATASET_DEFAULTS[self.dataset])
+        optimizer = values["optimizer"] or defaults["optimizer"]
+        if optimizer in ("adam", "adamw"):
+            defaults.update(lr=1e-3, weight_decay=1e-2 if optimizer == "adamw" else 0.0)
+        for key, value in defaults.items():
+            if values[key] is None:
+                values[key] = value
+        config = TrainConfig(**values)
+        config._check()
+        return config
+
+    def _check(self):
+        choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "augment": AUGMENTATIONS}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"TrainConfig: unknown {key} {getattr(self, key)!r}; expected one of {allowed}")
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "eval_batch_size": self.eval_batch_size}
+        if self.subset is not None:
+            positive["subset"] = self.subset
+        for key, value in positive.items():
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"TrainConfig: {key} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig: lr must be > 0, got {self.lr!r}")
+        if self.weight_decay < 0 or self.momentum < 0 or self.warmup_epochs < 0 or self.grad_health < 0:
+            raise ValueError("TrainConfig: weight_decay, momentum, warmup_epochs and grad_health must be >= 0, got "
+                             f"{self.weight_decay}, {self.momentum}, {self.warmup_epochs}, {self.grad_health}")
+        backend.parse_device(self.device)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    status: str                  # "finished" or "interrupted"
+    epochs_completed: int
+    best_acc: float
+    best_epoch: int
+    metrics: list
+    model: object = None
+
+    @property
+    def final_test_acc(self):
+        return self.metrics[-1]["test_acc"] if self.metrics else float("nan")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or infinite; says where, and that the last good checkpoint is kept."""
+
+    def __init__(self, epoch, step, global_step, value, phase="train", run_dir=None, last_good_epoch=None):
+        self.epoch, self.step, self.global_step, self.value = epoch, step, global_step, value
+        self.phase, self.run_dir, self.last_good_epoch = phase, run_dir, last_good_epoch
+        super().__init__(self._message())
+
+    def _message(self):
+        where = (f"at epoch {self.epoch}, step {self.step} (global step {self.global_step})"
+                 if self.phase == "train" else f"on the test set after epoch {self.epoch}")
+        text = f"the {self.phase} loss became {self.value} {where}; training stopped."
+        if self.run_dir is not None:
+            kept = (f"the end of epoch {self.last_good_epoch}" if self.last_good_epoch
+                    else "the initial weights (no epoch had completed)")
+            text += (f" {Path(self.run_dir) / 'last.ckpt'} still holds {kept}, the last good state."
+                     " Try a smaller --lr, a longer --warmup-epochs, or look for the op with ms.detect_anomaly().")
+        return text
+
+    def attach(self, run_dir, last_good_epoch):
+        self.run_dir, self.last_good_epoch = run_dir, last_good_epoch
+        self.args = (self._message(),)
+        return self
+
+
+def default_run_dir(config):
+    """``runs/<model>-<dataset>-<YYYYmmdd-HHMMSS>``: where a run goes unless ``out`` is given."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{config.model}-{config.dataset}-{stamp}"

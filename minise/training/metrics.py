@@ -1,0 +1,32 @@
+"""The run folder's tables: metrics.csv (one row per epoch) and grad_health.csv, written atomically."""
+
+import csv
+import io
+from pathlib import Path
+
+from ..io.atomic import atomic_write_text
+from .config import METRIC_COLUMNS
+
+
+def _write_csv(path, columns, rows):
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (repr(row[k]) if isinstance(row[k], float) else row[k]) for k in columns})
+    atomic_write_text(path, buffer.getvalue())
+
+
+def write_metrics(path, metrics):
+    """Write ``metrics.csv`` (atomically) with the columns :data:`METRIC_COLUMNS`, floats at full precision."""
+    _write_csv(path, METRIC_COLUMNS, metrics)
+
+
+def read_metrics(path):
+    """Read a ``metrics.csv`` (or a run folder's) back into a list of dicts of numbers."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "metrics.csv"
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in rows]

@@ -1,0 +1,54 @@
+"""Runs as a whole: train, resume, and load a saved run's model or test set."""
+
+import numpy as np
+
+from ..io.checkpoint import load_checkpoint
+from .builders import build_model, load_dataset, make_test_loader, normalization
+from .config import TrainConfig
+from .trainer import Trainer
+
+
+def train(config, callbacks=(), loss_fn=None):
+    """Train a model as ``config`` says; returns a :class:`TrainResult` (``.model`` is the trained model)."""
+    return Trainer(config, callbacks=callbacks, loss_fn=loss_fn).fit()
+
+
+def resume(path, **overrides):
+    """Continue the run saved at ``path`` (run folder or .ckpt); returns a :class:`TrainResult`."""
+    return Trainer.from_checkpoint(path, **overrides).fit()
+
+
+def load_model(path, device="cpu"):
+    """``(model, state)``: the model of a checkpoint, rebuilt from its config, weights loaded, eval mode."""
+    state = load_checkpoint(path)
+    config = TrainConfig.from_dict(state["config"])
+    in_channels = _checkpoint_in_channels(state)
+    model = build_model(config, len(state["classes"]), in_channels)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), state
+
+
+def _checkpoint_in_channels(state):
+    """The input channels of a checkpoint's model: those of its first conv weight (N, C, kh, kw)."""
+    for value in state["model"].values():
+        if np.ndim(value) == 4:
+            return int(np.shape(value)[1])
+    raise ValueError("load_model: the checkpoint's model has no convolution weight to read its input channels from")
+
+
+def checkpoint_test_loader(state, device="cpu", dataset=None, data_dir=None, subset=None, batch_size=256):
+    """The test split a checkpoint was trained for (or ``dataset``), normalised as in training.
+
+    ``subset``: the first N test images; by default the run's own ``subset``, 0 for all of them.
+    """
+    config = TrainConfig.from_dict(state["config"])
+    config.dataset = dataset or config.dataset
+    config.data_dir = data_dir or config.data_dir
+    if subset is not None:  # default: the run's own subset; 0 means the whole test set
+        config.subset = subset or None
+    test_set = load_dataset(config, train=False)
+    if len(test_set.classes) != len(state["classes"]):
+        raise ValueError(f"the checkpoint's model has {len(state['classes'])} classes, "
+                         f"{config.dataset} has {len(test_set.classes)}")
+    norm = state.get("normalize") or dict(zip(("mean", "std"), normalization(config, load_dataset(config))))
+    return make_test_loader(test_set, norm["mean"], norm["std"], batch_size, device)

@@ -1,0 +1,372 @@
+"""The Trainer: owns a run (data, model, optimiser, scheduler, run folder) and runs the loop.
+
+The run folder (``runs/<model>-<dataset>-<time>`` unless ``out`` is given) holds
+
+- ``config.json``: the resolved configuration;
+- ``metrics.csv``: one row per epoch: epoch, lr (at the epoch's start),
+  train_loss, train_acc, test_loss, test_acc (accuracies are fractions),
+  time_s, images_per_s (training images per second);
+- ``last.ckpt`` (after every epoch) and ``best.ckpt`` (highest test accuracy);
+- ``curves.png`` when a log writer draws it (``minise train`` passes
+  ``minise.viz.write_curves``): loss, accuracy and learning rate;
+- ``grad_health.csv`` with ``grad_health=N``: every N optimiser steps, each
+  parameter's gradient norm and update/weight ratio.
+
+Every file is written atomically (temporary file, then rename).
+
+**Resuming.** A checkpoint holds the model, the optimiser and the scheduler,
+the epoch, the step count, the best accuracy, every random state (minise's
+global generator and the training loader's) and the metrics so far, so
+``Trainer.from_checkpoint(path).fit()`` continues exactly where the run was:
+its metrics and weights are bit-identical to a run that was never stopped.
+(On a GPU, CuPy's own generator, which only dropout uses, is not saved: a
+model with dropout resumes correctly there, but not bit for bit.)
+
+**Ctrl-C** (KeyboardInterrupt) saves ``last.ckpt`` as it was at the end of the
+last *completed* epoch and returns; the interrupted epoch starts again from its
+beginning on resume, which is what keeps resuming bit-identical.
+
+**A non-finite loss** stops the run with :class:`NonFiniteLossError`, naming the
+epoch and the step; the checkpoints on disk are those of the last good epoch.
+"""
+
+
+import csv
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import backend
+from .. import functional as F
+from ..debug.grad_health import GRAD_HEALTH_COLUMNS
+from ..io.atomic import atomic_write_text
+from ..io.checkpoint import load_checkpoint, resolve_checkpoint_path, save_checkpoint, to_host
+from .builders import (
+    build_model,
+    build_optimizer,
+    build_scheduler,
+    load_datasets,
+    make_test_loader,
+    make_train_loader,
+    normalization,
+)
+from .config import RESUME_OVERRIDES, NonFiniteLossError, TrainConfig, TrainResult, default_run_dir
+from .evaluate import _labels_of, evaluate
+from .metrics import _write_csv, write_metrics
+
+
+class Trainer:
+    """Owns a run: data, model, optimiser, scheduler, the run folder and the loop.
+
+    ``callbacks``: callables ``cb(trainer, epoch, step)`` run after every
+    optimiser step (``step`` counts from 1 within the epoch); the tests use one
+    to press Ctrl-C at a chosen step. ``loss_fn(logits, labels)`` defaults to
+    ``F.cross_entropy``. ``log_writers``: callables ``writer(trainer, metrics)``
+    run each time the run's logs are written (after every epoch, and on Ctrl-C),
+    e.g. ``minise.viz.write_curves``, which draws ``curves.png``: the training
+    layer itself draws nothing.
+    """
+
+    def __init__(self, config, callbacks=(), loss_fn=None, log_writers=(), _checkpoint=None):
+        self.config = config.resolved()
+        self.callbacks = list(callbacks)
+        self.log_writers = list(log_writers)
+        self.loss_fn = loss_fn or F.cross_entropy
+        self.run_dir = Path(self.config.out or default_run_dir(self.config))
+        if _checkpoint is None and (self.run_dir / "last.ckpt").exists():
+            raise FileExistsError(
+                f"{self.run_dir} already holds a run (last.ckpt): continue it with "
+                f"`minise train --resume {self.run_dir}`, or choose another --out"
+            )
+        self.config.out = str(self.run_dir)
+
+        backend.manual_seed(self.config.seed)
+        self.train_set, self.test_set = load_datasets(self.config)
+        self.classes = list(self.train_set.classes)
+        if _checkpoint is not None and "normalize" in _checkpoint:
+            self.mean, self.std = _checkpoint["normalize"]["mean"], _checkpoint["normalize"]["std"]
+        else:
+            self.mean, self.std = normalization(self.config, self.train_set)
+        self.train_loader = make_train_loader(self.config, self.train_set, self.mean, self.std)
+        self.test_loader = make_test_loader(self.test_set, self.mean, self.std, self.config.eval_batch_size,
+                                            self.config.device)
+        in_channels = self.train_set.images.shape[1]
+        self.model = build_model(self.config, len(self.classes), in_channels).to(self.config.device)
+        self.optimizer = build_optimizer(self.config, self.model.parameters())
+        self.steps_per_epoch = len(self.train_loader)
+        self.scheduler = build_scheduler(self.config, self.optimizer, self.steps_per_epoch)
+        self.named_parameters = list(self.model.named_parameters())
+
+        self.epoch = 0             # completed epochs
+        self.global_step = 0       # optimiser steps taken
+        self.best_acc = -1.0
+        self.best_epoch = 0
+        self.metrics = []
+        self.grad_health_rows = []
+        if _checkpoint is not None:
+            self._load_state(_checkpoint)
+        self._last_good = self.snapshot()   # what Ctrl-C writes: the state at the last epoch boundary
+        self._bar = None
+
+    @classmethod
+    def from_checkpoint(cls, path, callbacks=(), loss_fn=None, log_writers=(), **overrides):
+        """A trainer that continues the run saved in ``path`` (a .ckpt file or a run folder).
+
+        ``overrides`` may change only fields that leave the numbers unchanged:
+        device, data_dir, progress, grad_health, and epochs when the run has no
+        learning-rate schedule (a schedule is planned for its number of epochs).
+        The run folder is the checkpoint's folder.
+        """
+        path = resolve_checkpoint_path(path)
+        state = load_checkpoint(path)
+        bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
+        if bad:
+            raise ValueError(f"resume: cannot change {', '.join(bad)} of a saved run (only {RESUME_OVERRIDES}); "
+                             "start a new run with a new --out instead")
+        values = dict(state["config"])
+        epochs = overrides.get("epochs")
+        if epochs is not None and epochs != values["epochs"] and values["schedule"] != "none":
+            raise ValueError(
+                f"resume: this run's {values['schedule']} learning-rate schedule was planned for "
+                f"{values['epochs']} epochs, so it cannot run for {epochs}; start a new run with --epochs {epochs} "
+                "(changing the length of a run works with --schedule none)")
+        values["out"] = str(path.parent)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(TrainConfig.from_dict(values), callbacks=callbacks, loss_fn=loss_fn, log_writers=log_writers,
+                   _checkpoint=state)
+
+    # --- state -------------------------------------------------------------------
+    def snapshot(self):
+        """Everything needed to continue this run, as host (NumPy) copies: a checkpoint dict."""
+        return {
+            "model": to_host(self.model.state_dict(), copy=True),
+            "optimizer": to_host(self.optimizer.state_dict(), copy=True),
+            "scheduler": to_host(self.scheduler.state_dict(), copy=True) if self.scheduler else None,
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "best_acc": self.best_acc,
+            "best_epoch": self.best_epoch,
+            "rng": {"minise": backend.get_rng_state(),
+                    "train_loader": to_host(self.train_loader.state_dict(), copy=True)},
+            "config": self.config.to_dict(),
+            "metrics": [dict(row) for row in self.metrics],
+            "classes": list(self.classes),
+            "normalize": {"mean": list(self.mean), "std": list(self.std)},
+        }
+
+    def _load_state(self, state):
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        backend.set_rng_state(state["rng"]["minise"])
+        self.train_loader.load_state_dict(state["rng"]["train_loader"])
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.best_acc = float(state["best_acc"])
+        self.best_epoch = int(state["best_epoch"])
+        self.metrics = [dict(row) for row in state["metrics"]]
+        health = self.run_dir / "grad_health.csv"
+        if health.exists():  # rows of the interrupted epoch are dropped: it runs again
+            with open(health, newline="") as f:
+                self.grad_health_rows = [row for row in csv.DictReader(f) if int(row["epoch"]) <= self.epoch]
+
+    @property
+    def lr(self):
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # --- the loop ----------------------------------------------------------------
+    def fit(self, epochs=None):
+        """Train up to ``config.epochs`` (or only ``epochs`` more); returns a :class:`TrainResult`.
+
+        Ctrl-C returns a result with status "interrupted" after saving; a
+        non-finite loss raises :class:`NonFiniteLossError`.
+        """
+        stop = self.config.epochs if epochs is None else min(self.config.epochs, self.epoch + epochs)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
+        if not (self.run_dir / "last.ckpt").exists():
+            save_checkpoint(self._last_good, self.run_dir / "last.ckpt")
+        self._print_header()
+        try:
+            while self.epoch < stop:
+                self._run_epoch(self.epoch + 1)
+        except KeyboardInterrupt:
+            self._close_bar()
+            self._save_interrupted()
+            return self.result("interrupted")
+        except NonFiniteLossError as err:
+            self._close_bar()
+            raise err.attach(self.run_dir, self._last_good["epoch"]) from None
+        if self.epoch >= self.config.epochs:
+            self._print(f"done: best test accuracy {100 * self.best_acc:.2f}% at epoch {self.best_epoch}; "
+                        f"run folder {self.run_dir}")
+        return self.result("finished")
+
+    def result(self, status):
+        return TrainResult(self.run_dir, status, self.epoch, self.best_acc, self.best_epoch,
+                           [dict(m) for m in self.metrics], self.model)
+
+    def _run_epoch(self, epoch):
+        start = time.perf_counter()
+        lr = self.lr
+        stats = self.train_epoch(epoch)
+        test = evaluate(self.model, self.test_loader, loss_fn=self.loss_fn)
+        if not math.isfinite(test["loss"]):
+            raise NonFiniteLossError(epoch, None, self.global_step, test["loss"], phase="test")
+        row = {"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
+               "test_loss": test["loss"], "test_acc": test["acc"], "time_s": time.perf_counter() - start,
+               "images_per_s": stats["images_per_s"]}
+        self.metrics.append(row)
+        self.epoch = epoch
+        is_best = test["acc"] > self.best_acc
+        if is_best:
+            self.best_acc, self.best_epoch = test["acc"], epoch
+        snapshot = self.snapshot()
+        if is_best:
+            save_checkpoint(snapshot, self.run_dir / "best.ckpt")
+        save_checkpoint(snapshot, self.run_dir / "last.ckpt")
+        self._last_good = snapshot
+        self._write_logs(self.metrics, self.grad_health_rows)
+        self._print(self._summary(row, is_best))
+
+    def train_epoch(self, epoch):
+        """One pass over the training set; returns mean loss, accuracy and images/s.
+
+        Losses and correct counts stay on the device and reach the host once
+        every ``sync_every`` steps (for the progress bar and the NaN check).
+        """
+        self.model.train()
+        steps = self.steps_per_epoch
+        sync_every = max(1, min(10, steps // 20 or 1))
+        self._bar = self._progress(epoch, steps)
+        pending_loss, pending_correct, pending_n = [], [], []
+        loss_sum, correct, seen = 0.0, 0, 0
+        start = time.perf_counter()
+        for step, (x, y) in enumerate(self.train_loader, 1):
+            labels = _labels_of(y)
+            self.optimizer.zero_grad()
+            logits = self.model(x)
+            loss = self.loss_fn(logits, y)
+            loss.backward()
+            self.global_step += 1
+            health = self.config.grad_health and self.global_step % self.config.grad_health == 0
+            before = self._grad_health_before() if health else None
+            self.optimizer.step()
+            if health:
+                self._grad_health_after(epoch, before)
+            if self.scheduler is not None:
+                self.scheduler.step()
+            pending_loss.append(loss.data)
+            pending_correct.append((logits.data.argmax(axis=1) == labels).sum())
+            pending_n.append(len(labels))
+            for callback in self.callbacks:
+                callback(self, epoch, step)
+            if step % sync_every == 0 or step == steps:
+                xp = backend.get_array_module(loss.data)
+                losses = backend.to_numpy(xp.stack(pending_loss)).astype(np.float64)
+                bad = np.flatnonzero(~np.isfinite(losses))
+                if bad.size:
+                    first = step - len(losses) + 1 + int(bad[0])
+                    raise NonFiniteLossError(epoch, first, self.global_step - step + first, losses[bad[0]])
+                loss_sum += float((losses * np.asarray(pending_n)).sum())
+                correct += int(backend.to_numpy(xp.stack(pending_correct)).sum())
+                seen += sum(pending_n)
+                elapsed = time.perf_counter() - start
+                if self._bar is not None:
+                    self._bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%",
+                                          img_s=f"{seen / elapsed:.0f}", refresh=False)
+                    self._bar.update(len(pending_n))
+                pending_loss, pending_correct, pending_n = [], [], []
+        elapsed = time.perf_counter() - start
+        self._close_bar()
+        if seen == 0:
+            raise ValueError(f"train: the training loader yielded no batch (batch size {self.config.batch_size}, "
+                             f"{len(self.train_set)} images)")
+        return {"loss": loss_sum / seen, "acc": correct / seen, "images": seen,
+                "images_per_s": seen / max(elapsed, 1e-9)}
+
+    # --- gradient health ----------------------------------------------------------
+    def _grad_health_before(self):
+        """Gradient norms and a copy of every parameter, just before the optimiser step."""
+        xp = self.named_parameters[0][1].xp
+        norms = [xp.sqrt((p.grad.data.astype(xp.float64) ** 2).sum()) if p.grad is not None
+                 else xp.zeros((), xp.float64) for _, p in self.named_parameters]
+        return xp.stack(norms), [p.data.copy() for _, p in self.named_parameters]
+
+    def _grad_health_after(self, epoch, before):
+        """One row per parameter: grad norm and |update| / |weight|, with one host sync."""
+        grad_norms, old = before
+        xp = self.named_parameters[0][1].xp
+        updates = xp.stack([xp.sqrt(((p.data - w).astype(xp.float64) ** 2).sum())
+                            for (_, p), w in zip(self.named_parameters, old)])
+        weights = xp.stack([xp.sqrt((p.data.astype(xp.float64) ** 2).sum()) for _, p in self.named_parameters])
+        table = backend.to_numpy(xp.stack([grad_norms, updates / xp.maximum(weights, 1e-12)]))
+        for (name, _), grad_norm, ratio in zip(self.named_parameters, table[0], table[1]):
+            self.grad_health_rows.append({"epoch": epoch, "step": self.global_step, "param": name,
+                                          "grad_norm": repr(float(grad_norm)), "update_ratio": repr(float(ratio))})
+
+    # --- files and messages ---------------------------------------------------------
+    def _write_logs(self, metrics, grad_health_rows):
+        write_metrics(self.run_dir / "metrics.csv", metrics)
+        if self.config.grad_health:
+            _write_csv(self.run_dir / "grad_health.csv", GRAD_HEALTH_COLUMNS, grad_health_rows)
+        for writer in self.log_writers:
+            writer(self, metrics)
+
+    def _save_interrupted(self):
+        good = self._last_good
+        save_checkpoint(good, self.run_dir / "last.ckpt")
+        rows = [r for r in self.grad_health_rows if int(r["epoch"]) <= good["epoch"]]
+        self._write_logs(good["metrics"], rows)
+        done = good["epoch"]
+        state = f"the end of epoch {done}" if done else "the initial weights (no epoch had completed)"
+        self._print(
+            f"\ninterrupted: saved {self.run_dir / 'last.ckpt'} at {state}; the interrupted epoch will "
+            f"restart from its beginning.\nresume with:  minise train --resume {self.run_dir / 'last.ckpt'}",
+        )
+
+    def _progress(self, epoch, steps):
+        if not self.config.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=steps, desc=f"epoch {epoch}/{self.config.epochs}", unit="batch", leave=False,
+                    dynamic_ncols=True, file=sys.stderr)
+
+    def _close_bar(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def _print(self, text):
+        print(text, flush=True)
+
+    def _print_header(self):
+        c = self.config
+        n_params = sum(p.size for _, p in self.named_parameters)
+        schedule = c.schedule + (f" (warmup {c.warmup_epochs:g} epochs)" if c.warmup_epochs and
+                                 c.schedule in ("cosine", "step") else "")
+        nesterov = " nesterov" if c.nesterov and c.momentum > 0 else ""
+        optimizer = c.optimizer + (f" momentum {c.momentum:g}{nesterov}" if c.optimizer == "sgd" else "")
+        verb = f"resuming after epoch {self.epoch}" if self.epoch else "training"
+        self._print(
+            f"{verb}: {c.model} ({n_params:,} parameters) on {c.dataset} "
+            f"({len(self.train_set)} train / {len(self.test_set)} test images, {len(self.classes)} classes), "
+            f"device {c.device}\n"
+            f"  {c.epochs} epochs x {self.steps_per_epoch} steps, batch {c.batch_size}, {optimizer}, lr {c.lr:g}, "
+            f"weight decay {c.weight_decay:g}, schedule {schedule}, augment {c.augment}, seed {c.seed}\n"
+            f"  run folder: {self.run_dir}"
+        )
+
+    def _summary(self, row, is_best):
+        width = len(str(self.config.epochs))
+        return (f"epoch {row['epoch']:>{width}}/{self.config.epochs}  "
+                f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.2f}%  "
+                f"test loss {row['test_loss']:.4f} acc {100 * row['test_acc']:5.2f}%  "
+                f"lr {row['lr']:.4g}  {row['time_s']:.1f}s  {row['images_per_s']:.0f} img/s"
+                + ("  *best*" if is_best else ""))

@@ -1,0 +1,77 @@
+"""Pictures of a training run: the curves (loss, accuracy, learning rate) and the confusion matrix.
+
+Each function draws one figure and writes it atomically, so a half-written PNG
+never replaces a good one.
+"""
+
+import numpy as np
+
+from .figure import _figure, _save
+
+__all__ = ["plot_curves", "plot_confusion_matrix", "write_curves"]
+
+
+def plot_curves(metrics, path, title=None):
+    """Loss, accuracy and learning rate per epoch, train and test, to ``path`` (PNG).
+
+    ``metrics``: a list of dicts with the columns of ``metrics.csv``
+    (epoch, lr, train_loss, train_acc, test_loss, test_acc, ...); accuracies
+    are fractions and are drawn in percent.
+    """
+    epochs = [m["epoch"] for m in metrics]
+    fig = _figure(figsize=(13, 3.8))
+    ax_loss, ax_acc, ax_lr = fig.subplots(1, 3)
+    ax_loss.plot(epochs, [m["train_loss"] for m in metrics], "o-", label="train")
+    ax_loss.plot(epochs, [m["test_loss"] for m in metrics], "s-", label="test")
+    ax_loss.set(title="Cross-entropy loss", xlabel="epoch", ylabel="loss (nats per image)")
+    ax_acc.plot(epochs, [100 * m["train_acc"] for m in metrics], "o-", label="train")
+    ax_acc.plot(epochs, [100 * m["test_acc"] for m in metrics], "s-", label="test")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    ax_lr.plot(epochs, [m["lr"] for m in metrics], "o-", color="tab:green")
+    ax_lr.set(title="Learning rate (at the start of each epoch)", xlabel="epoch", ylabel="learning rate")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (ax_loss, ax_acc, ax_lr):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if epochs:
+            ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+    ax_loss.legend()
+    ax_acc.legend()
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(matrix, classes, path, title="Confusion matrix"):
+    """A (K, K) confusion matrix (rows: true class, columns: predicted) as a PNG.
+
+    Cells are shaded by the fraction of each true class and labelled with counts.
+    """
+    matrix = np.asarray(matrix)
+    k = len(classes)
+    if matrix.shape != (k, k):
+        raise ValueError(f"plot_confusion_matrix: expected a ({k}, {k}) matrix for {k} classes, got {matrix.shape}")
+    per_row = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig = _figure(figsize=(1.0 + 0.62 * k, 0.6 + 0.55 * k))
+    ax = fig.subplots()
+    image = ax.imshow(per_row, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", fontsize=8,
+                    color="white" if per_row[i, j] > 0.5 else "black")
+    ax.set_xticks(range(k), classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), classes)
+    ax.set(title=title, xlabel="predicted class", ylabel="true class")
+    return _save(fig, path)
+
+
+def write_curves(trainer, metrics):
+    """A Trainer log writer: draw ``curves.png`` in the trainer's run folder from ``metrics``.
+
+        Trainer(config, log_writers=[minise.viz.write_curves]).fit()
+    """
+    if metrics:
+        plot_curves(metrics, trainer.run_dir / "curves.png",
+                    title=f"{trainer.config.model} on {trainer.config.dataset}")
