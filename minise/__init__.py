@@ -10,10 +10,9 @@ backend -> tensor -> autograd -> functional -> nn -> models / optim / data ->
 io -> debug -> analysis -> training -> viz -> bench -> cli.
 """
 
-__version__ = "0.1.0"
-
 from . import autograd, backend, functional
 from . import tensor as _tensor_module
+from .version import __version__
 
 # The one link up the layers: Tensor's operators and methods (x + y, x.sum(),
 # loss.backward()) call the ops and the backward walk of the layers above it.

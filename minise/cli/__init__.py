@@ -7,7 +7,7 @@ One module per command, each with ``add(sub)`` (its argparse arguments) and
 
 import argparse
 
-from .. import __version__
+from ..version import __version__
 from . import bench, eval, info, plot, summary, train
 
 COMMANDS = [info, train, eval, plot, bench, summary]

@@ -3,7 +3,8 @@
 import platform
 import sys
 
-from .. import __version__, backend
+from .. import backend
+from ..version import __version__
 
 
 def run(args):

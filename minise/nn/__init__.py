@@ -6,6 +6,7 @@
 """
 
 from . import init
+from .containers import Identity, ModuleList, Sequential
 from .layers import (
     AvgPool2d,
     BatchNorm1d,
@@ -21,7 +22,8 @@ from .layers import (
     Sigmoid,
     Tanh,
 )
-from .module import Identity, Module, ModuleList, Parameter, RemovableHandle, Sequential, StateDictError
+from .module import Module, RemovableHandle, StateDictError
+from .parameter import Parameter
 from .se import SEBlock
 
 __all__ = [
