@@ -24,6 +24,7 @@ which is flushed to disk and then renamed over ``path`` in one step, so a
 crash or a Ctrl-C leaves either the old file or the new one, never half of one.
 """
 
+import errno
 import json
 import os
 import re
@@ -185,6 +186,11 @@ def load(path):
 def _load_from(file, name):
     try:
         zf = zipfile.ZipFile(file)
+    except OSError as exc:
+        if not _from_content(exc):
+            raise
+        raise SerializationError(f"ms.load: {name} is not a minise checkpoint: its zip directory points to "
+                                 f"impossible places ({exc})") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OverflowError) as exc:
         raise SerializationError(
             f"ms.load: {name} is not a minise checkpoint: it is not a zip file ({exc}); "
@@ -206,6 +212,11 @@ def _load_from(file, name):
             return _decode(header["root"], reader)
         except SerializationError:
             raise
+        except OSError as exc:
+            if not _from_content(exc):
+                raise
+            raise SerializationError(f"ms.load: {name} is damaged or not a valid minise checkpoint "
+                                     f"(member {reader.member}): {exc}") from None
         except _Refused as exc:
             raise SerializationError(f"ms.load: {name} is damaged or not a valid minise checkpoint: {exc}") from None
         except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, TypeError, ValueError, EOFError,
@@ -216,6 +227,11 @@ def _load_from(file, name):
                 f"ms.load: {name} is damaged or not a valid minise checkpoint{member}: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
+
+
+def _from_content(exc):
+    """True for an OSError that the file's content caused (a seek to a negative offset), not the disk."""
+    return exc.errno in (None, errno.EINVAL)
 
 
 class _Refused(Exception):
@@ -251,7 +267,7 @@ class _Reader:
         if info.compress_type not in allowed_methods:
             raise _Refused(f"member {entry!r} uses zip compression method {info.compress_type}; "
                            f"ms.save stores it uncompressed (method 0)")
-        if info.header_offset + info.compress_size > self.file_size:
+        if info.header_offset < 0 or info.header_offset + info.compress_size > self.file_size:
             raise _Refused(f"member {entry!r} claims {info.compress_size:,} bytes at offset {info.header_offset:,}, "
                            f"past the end of the {self.file_size:,}-byte file (truncated?)")
         if info.compress_type == zipfile.ZIP_STORED and info.file_size != info.compress_size:
