@@ -59,8 +59,11 @@ class _PendingArray:
         if (not isinstance(shape, tuple) or len(shape) > 4
                 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
             raise pickle.UnpicklingError(f"CIFAR10: {self.source}: an array has shape {shape!r}")
-        if not isinstance(dtype, np.dtype) or dtype.str[1:] not in _DTYPES or not isinstance(raw, bytes):
+        if not isinstance(dtype, np.dtype) or dtype.str[1:] not in _DTYPES:
             raise pickle.UnpicklingError(f"CIFAR10: {self.source}: an array has dtype {dtype!r}, not a plain number")
+        if not isinstance(raw, bytes):
+            raise pickle.UnpicklingError(f"CIFAR10: {self.source}: an array's data is a {type(raw).__name__}, "
+                                         "not bytes")
         nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
         if nbytes != len(raw) or nbytes > MAX_ARRAY_BYTES:
             raise pickle.UnpicklingError(
