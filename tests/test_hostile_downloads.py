@@ -7,15 +7,17 @@ Servers bind 127.0.0.1 only and stop on their own after a bounded number of byte
 
 import errno
 import pickle
+import struct
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 from data_fixtures import FileServer, cifar_batches, md5, py2_pickle
-from hostile_fixtures import BadServer
+from hostile_fixtures import BadServer, deflate_zeros
 
-from minise.data import CIFAR10, DownloadError, download, download_url
+from minise.data import CIFAR10, ChecksumError, DownloadError, FashionMNIST, download, download_url, fashion_mnist
 from minise.data.cifar import load_cifar_batch
 
 BODY = bytes(range(256)) * 4  # 1024 bytes
@@ -183,3 +185,19 @@ def test_cifar10_with_a_misbehaving_server_fails_with_a_download_error_and_keeps
             CIFAR10(tmp_path, train=False, download=True, url=server.url(), progress=False,
                     md5s={**CIFAR10.MD5S, CIFAR10.ARCHIVE: MD5})
     assert not (tmp_path / CIFAR10.ARCHIVE).exists() and not _part(tmp_path / CIFAR10.ARCHIVE).exists()
+
+
+def test_a_fashion_mnist_gz_that_inflates_past_the_limit_is_refused_as_not_official(tmp_path, monkeypatch):
+    monkeypatch.setattr(fashion_mnist, "MAX_RAW_BYTES", 1 << 20)
+    stream, crc = deflate_zeros(64)  # 64 MiB of zeros in 65 kB
+    bomb = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff" + stream + struct.pack("<II", crc, 64 << 20)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / name).write_bytes(bomb)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ChecksumError, match="does not match the official checksums"):
+            FashionMNIST(tmp_path, train=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak:,} bytes allocated: the bomb was inflated"

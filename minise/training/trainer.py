@@ -24,7 +24,9 @@ model with dropout resumes correctly there, but not bit for bit.)
 
 **Ctrl-C** (KeyboardInterrupt) saves ``last.ckpt`` as it was at the end of the
 last *completed* epoch and returns; the interrupted epoch starts again from its
-beginning on resume, which is what keeps resuming bit-identical.
+beginning on resume, which is what keeps resuming bit-identical. A second Ctrl-C
+during that save is honoured: the save stops, and being atomic it leaves the
+files as they were.
 
 **A non-finite loss** stops the run with :class:`NonFiniteLossError`, naming the
 epoch and the step; so do parameters or buffers that became NaN or infinite
