@@ -1,5 +1,7 @@
 """What a run checks before it trusts a checkpoint, and at every epoch boundary.
 
+- :func:`check_fits`: a checkpoint fits the run it describes (scheduler,
+  optimiser, metrics rows, steps per epoch); built on
 - :func:`check_like`: a saved state (optimiser, scheduler) has the structure a
   freshly built one has: the same keys, list lengths and kinds of values; so a
   checkpoint for another schedule, or a damaged one, is refused by name instead
@@ -12,8 +14,9 @@ import numpy as np
 
 from .. import backend
 from ..io.checkpoint import CheckpointError
+from .metrics import check_metric_rows
 
-__all__ = ["check_like", "non_finite_entries"]
+__all__ = ["check_fits", "check_like", "non_finite_entries"]
 
 _NUMBER = (int, float, np.integer, np.floating)
 
@@ -76,3 +79,24 @@ def non_finite_entries(model):
     xp = backend.get_array_module(entries[0][1])
     flags = backend.to_numpy(xp.stack([xp.isfinite(data).all() for _, data in entries]))
     return [name for (name, _), ok in zip(entries, flags) if not ok]
+
+
+def check_fits(state, path, schedule, optimizer, scheduler, steps_per_epoch):
+    """Refuse (CheckpointError) a checkpoint whose scheduler, optimiser, metrics or step count do not fit
+    the run rebuilt from its config: resuming it would not continue that run exactly."""
+    if scheduler is None and state["scheduler"] is not None:
+        raise CheckpointError(f"checkpoint {path}: holds a learning-rate scheduler's state, but its run has "
+                              "schedule 'none'; the file is damaged or was edited")
+    if scheduler is not None:
+        if state["scheduler"] is None:
+            raise CheckpointError(
+                f"checkpoint {path}: its run uses the {schedule!r} learning-rate schedule but the checkpoint "
+                "holds no scheduler state; resuming would restart the schedule, so minise refuses")
+        check_like(state["scheduler"], scheduler.state_dict(), f"scheduler (for {schedule!r})", path)
+    check_like(state["optimizer"], optimizer.state_dict(), "optimizer", path, skip=("state",))
+    check_metric_rows(state["metrics"], path)
+    if state["global_step"] != state["epoch"] * steps_per_epoch:
+        raise CheckpointError(
+            f"checkpoint {path}: {state['global_step']} steps in {state['epoch']} epochs, but the training set "
+            f"found now gives {steps_per_epoch} steps per epoch: the data differs from the run's "
+            "(another dataset version or --subset?), so resuming would not continue the same run")

@@ -68,10 +68,10 @@ from .builders import (
     make_train_loader,
     normalization,
 )
-from .checks import check_like, non_finite_entries
+from .checks import check_fits, non_finite_entries
 from .config import RESUME_OVERRIDES, NonFiniteLossError, NonFiniteStateError, TrainConfig, TrainResult, default_run_dir
 from .evaluate import _labels_of, evaluate
-from .metrics import _write_csv, check_metric_rows, logs_lag, write_metrics
+from .metrics import _write_csv, logs_lag, write_metrics
 
 
 class Trainer:
@@ -190,7 +190,7 @@ class Trainer:
 
     def _load_state(self, state):
         path = self._checkpoint_path or "<checkpoint>"
-        self._check_fits(state, path)
+        check_fits(state, path, self.config.schedule, self.optimizer, self.scheduler, self.steps_per_epoch)
         part = "model"
         try:
             self.model.load_state_dict(state["model"])
@@ -218,26 +218,6 @@ class Trainer:
             except (KeyError, TypeError, ValueError, csv.Error) as exc:
                 raise ValueError(f"{health} is damaged ({type(exc).__name__}: {exc}); move it away to resume "
                                  "without the earlier gradient-health rows") from None
-
-    def _check_fits(self, state, path):
-        """Refuse a checkpoint whose scheduler, optimiser or step count does not fit this run."""
-        schedule = self.config.schedule
-        if self.scheduler is None and state["scheduler"] is not None:
-            raise CheckpointError(f"checkpoint {path}: holds a learning-rate scheduler's state, but its run has "
-                                  "schedule 'none'; the file is damaged or was edited")
-        if self.scheduler is not None:
-            if state["scheduler"] is None:
-                raise CheckpointError(
-                    f"checkpoint {path}: its run uses the {schedule!r} learning-rate schedule but the checkpoint "
-                    "holds no scheduler state; resuming would restart the schedule, so minise refuses")
-            check_like(state["scheduler"], self.scheduler.state_dict(), f"scheduler (for {schedule!r})", path)
-        check_like(state["optimizer"], self.optimizer.state_dict(), "optimizer", path, skip=("state",))
-        check_metric_rows(state["metrics"], path)
-        if state["global_step"] != state["epoch"] * self.steps_per_epoch:
-            raise CheckpointError(
-                f"checkpoint {path}: {state['global_step']} steps in {state['epoch']} epochs, but the training set "
-                f"found now gives {self.steps_per_epoch} steps per epoch: the data differs from the run's "
-                "(another dataset version or --subset?), so resuming would not continue the same run")
 
     @property
     def lr(self):
