@@ -346,3 +346,50 @@ def test_a_download_failure_through_the_cli_is_exit_5(tmp_path, capsys, monkeypa
     code, _, err = _run(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
                          "--no-progress", "--out", str(tmp_path / "run")], capsys)
     assert code == common.EXIT_DOWNLOAD and "could not download" in err
+
+
+# --- the same on real small and read-only file systems (needs root: mounts a tmpfs) -----------------------
+@contextlib.contextmanager
+def _tmpfs(mount, size):
+    """A tmpfs of ``size`` at ``mount``; skips the test where mounting is not allowed (not root)."""
+    import subprocess
+
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or 'not root'})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 256 KiB file system: a se_resnet20 checkpoint (1.1 MB) does not fit."""
+    with _tmpfs(tmp_path / "small", "256k") as mount:
+        yield mount
+
+
+@pytest.fixture
+def roomy_fs(tmp_path):
+    with _tmpfs(tmp_path / "roomy", "8m") as mount:
+        yield mount
+
+
+def test_a_really_full_disk_ends_training_with_exit_4_and_no_temp_file(small_fs, capsys):
+    out_dir = small_fs / "run"
+    code, _, err = _run(["train", *TINY, "--epochs", "1", "--out", str(out_dir)], capsys)
+    assert code == common.EXIT_IO and "no space left" in err and "last.ckpt" in err
+    assert sorted(os.listdir(out_dir)) == ["config.json"]  # the checkpoint did not fit; no temp file stays
+
+
+def test_a_really_read_only_folder_fails_eval_before_any_output(roomy_fs, runs, capsys):
+    import subprocess
+
+    shutil.copy(runs[0] / "best.ckpt", roomy_fs / "best.ckpt")
+    before = _snapshot(roomy_fs)
+    subprocess.run(["mount", "-o", "remount,ro", str(roomy_fs)], check=True)
+    code, out, err = _run(["eval", str(roomy_fs / "best.ckpt")], capsys)
+    assert code == common.EXIT_IO and "read-only file system" in err and out == ""
+    assert _snapshot(roomy_fs) == before

@@ -11,6 +11,7 @@ import json
 import os
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -310,3 +311,30 @@ def test_a_save_removes_temp_files_of_killed_saves_but_not_of_live_ones_nor_othe
     ms.save({"epoch": 1}, tmp_path / "last.ckpt")
     assert sorted(os.listdir(tmp_path)) == sorted([live, "last.ckpt"] + keep)
     assert remove_stale_temps(tmp_path) == []
+
+
+def test_a_save_killed_with_sigkill_leaves_a_temp_file_that_the_next_save_removes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time, numpy as np, minise as ms\n"
+        "from minise.io import serialization\n"
+        "real = serialization._write_array\n"
+        "def stall(zf, entry, array):\n"
+        "    real(zf, entry, array); print('writing', flush=True); time.sleep(60)\n"
+        "serialization._write_array = stall\n"
+        f"ms.save({{'w': np.zeros(10)}}, {str(tmp_path / 'last.ckpt')!r})\n")],
+        stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(Path(ms.__file__).parents[1])})
+    try:
+        assert child.stdout.readline() == b"writing\n"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    finally:
+        child.kill()
+        child.stdout.close()
+    left = os.listdir(tmp_path)
+    assert len(left) == 1 and left[0].startswith(f".last.ckpt.{child.pid}.") and left[0].endswith(".tmp")
+    ms.save({"epoch": 1}, tmp_path / "best.ckpt")  # the next save into the folder cleans up
+    assert os.listdir(tmp_path) == ["best.ckpt"]
