@@ -16,6 +16,8 @@ files, so only their content matches).
 
 import gzip
 import hashlib
+import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,17 @@ from .download import ChecksumError, default_data_dir, download_url
 __all__ = ["FashionMNIST", "read_idx"]
 
 IDX_UBYTE = 0x08
+MAX_RAW_BYTES = 64 << 20  # the largest official file decompresses to 47,040,016 bytes
+
+
+def _gunzip(data, source):
+    """Decompress a .gz, refusing (ValueError) to inflate past :data:`MAX_RAW_BYTES` (a decompression bomb)."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+        raw = f.read(MAX_RAW_BYTES + 1)
+    if len(raw) > MAX_RAW_BYTES:
+        raise ValueError(f"FashionMNIST: {source} inflates to more than {MAX_RAW_BYTES:,} bytes; "
+                         "it is not an official file")
+    return raw
 
 
 def read_idx(raw, source="<bytes>"):
@@ -121,8 +134,8 @@ class FashionMNIST(ArrayDataset):
         for path in present:
             data = path.read_bytes()
             try:
-                raw = gzip.decompress(data) if path.suffix == ".gz" else data
-            except (OSError, EOFError):  # not gzip, or cut short
+                raw = _gunzip(data, path) if path.suffix == ".gz" else data
+            except (OSError, EOFError, ValueError, zlib.error):  # not gzip, cut short, or a bomb
                 raw = None
             if self._verified(path, data, raw, name):
                 return raw
@@ -140,7 +153,7 @@ class FashionMNIST(ArrayDataset):
             )
         # A corrupt gz_path is replaced; download_url checks its MD5 again.
         download_url(self.url + name + ".gz", gz_path, self.md5s[name + ".gz"], progress=progress)
-        return gzip.decompress(gz_path.read_bytes())
+        return _gunzip(gz_path.read_bytes(), gz_path)
 
     def _verified(self, path, data, raw, name):
         """True when the file's bytes (a .gz) or its decompressed bytes have the official MD5."""
