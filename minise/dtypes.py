@@ -147,7 +147,7 @@ def _check_numeric(array, data):
         index, item = _first_non_number(array)
         what = f"{type(item).__name__} ({item!r}) at flat index {index}"
     elif array.dtype.kind in "US":
-        what = f"strings (dtype {array.dtype}, e.g. {array.reshape(-1)[0]!r})" if array.size else "strings"
+        what = f"strings (dtype {array.dtype}, e.g. {str(array.reshape(-1)[0])!r})" if array.size else "strings"
     else:
         what = f"dtype {array.dtype}"
     raise TypeError(
