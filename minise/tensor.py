@@ -132,7 +132,7 @@ class Tensor:
     def item(self):
         """The single value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can become a number, got shape {self.shape}")
+            raise RuntimeError(f"item(): only one-element tensors can become a number, got shape {self.shape}")
         return self.data.reshape(()).item()
 
     def tolist(self):
@@ -252,9 +252,12 @@ class Tensor:
     def __getitem__(self, index):
         return _ops.getitem(self, index)
 
-    # comparisons give boolean tensors with no graph (like PyTorch)
+    # comparisons give boolean tensors with no graph (like PyTorch); numbers compare in result_type
     def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor):
+            other = other.data
+        elif not backend.is_array(other):
+            other = dtypes.scalar_to_array(other, dtypes.result_type(self.data, other), self.xp)
         return Tensor(op(self.data, other))
 
     def __eq__(self, other):
@@ -279,7 +282,7 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self.data.reshape(()))
 
     def __float__(self):

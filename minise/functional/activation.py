@@ -30,8 +30,7 @@ class ReLU(Function):
 
     def backward(self, gy):
         (y,) = self.saved
-        passes = y <= 0
-        get_array_module(y).logical_not(passes, out=passes)   # not (y <= 0): NaN passes, as PyTorch
+        passes = get_array_module(y).logical_not(y <= 0)   # not (y <= 0): NaN passes, as PyTorch
         return gy * passes
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, sum_to
 from ..backend import get_array_module
-from ..dtypes import DEFAULT_DTYPE, result_type, scalar_to_array
+from ..dtypes import DEFAULT_DTYPE, float_result, result_type, scalar_to_array
 from ..tensor import Tensor, as_tensor
 from .shape import cast
 
@@ -138,11 +138,14 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """y = |x|.   dy/dx = sign(x)  (0 at x = 0, as PyTorch)."""
+    """y = |x|.   dy/dx = sign(x)  (0 at x = 0 and at NaN, as PyTorch)."""
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.save_for_backward(xp.sign(x))
+        sign = xp.sign(x)
+        if x.dtype.kind == "f":
+            sign = xp.nan_to_num(sign, nan=0.0)   # PyTorch: the gradient at NaN is 0
+        self.save_for_backward(sign)
         return xp.abs(x)
 
     def backward(self, gy):
@@ -188,10 +191,9 @@ class Clip(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        if x.dtype.kind in "iu":  # bounds outside the dtype's range clamp nothing (uint8 clip(-1, 3))
-            info = np.iinfo(x.dtype)
-            self.low = None if self.low is None else int(np.clip(self.low, info.min, info.max))
-            self.high = None if self.high is None else int(np.clip(self.high, info.min, info.max))
+        if x.dtype.kind in "iu":  # bounds wrap into the dtype, as PyTorch's (uint8: -1 is 255)
+            self.low, self.high = (None if v is None else scalar_to_array(v, x.dtype, xp)[()]
+                                   for v in (self.low, self.high))
         inside = xp.ones(x.shape, dtype=bool)
         if self.low is not None:
             inside &= x >= self.low
@@ -235,8 +237,12 @@ def add(a, b):
     return Add()(*_promote(a, b, "add"))
 
 
+def _is_bool(x):
+    return x.dtype == np.bool_ if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
+
+
 def sub(a, b):
-    if isinstance(a, Tensor) and a.dtype == np.bool_ or isinstance(b, Tensor) and b.dtype == np.bool_:
+    if _is_bool(a) or _is_bool(b):
         raise RuntimeError("sub: subtraction, the `-` operator, with a bool tensor is not supported (as in "
                            "PyTorch). To invert a mask use `~mask`; to count, convert first: mask.astype('int64')")
     return Sub()(*_promote(a, b, "sub"))
@@ -248,9 +254,11 @@ def mul(a, b):
 
 def div(a, b):
     """True division, as torch.div: integer and bool inputs give float32 (1 / 2 = 0.5, 1 / 0 = inf)."""
-    a, b = _promote(a, b, "div")
-    if a.dtype.kind != "f":
-        a, b = cast(a, DEFAULT_DTYPE), cast(b, DEFAULT_DTYPE)
+    raw_a = a.data if isinstance(a, Tensor) else a
+    raw_b = b.data if isinstance(b, Tensor) else b
+    dtype = float_result(result_type(raw_a, raw_b))    # uint8 / -1 is -1.0, not 1 / 255
+    like = a if isinstance(a, Tensor) else b
+    a, b = _to_dtype(a, dtype, like), _to_dtype(b, dtype, like)
     with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is inf or nan, as in PyTorch
         return Div()(a, b)
 
@@ -261,15 +269,16 @@ def pow(a, b):
     if isinstance(a, Tensor) and a.dtype == np.bool_ and isinstance(b, Tensor) and b.dtype == np.bool_:
         raise NotImplementedError("pow: not implemented for two bool tensors (as in PyTorch); convert one, "
                                   "e.g. a.astype('int64')")
-    scalar_exponent = not isinstance(b, Tensor)
+    if (isinstance(a, Tensor) and a.dtype.kind in "biu" and isinstance(b, (int, np.integer))
+            and not isinstance(b, bool) and b < 0):
+        raise RuntimeError(f"pow: integers to negative integer powers are not allowed (as in PyTorch), "
+                           f"got a {a.dtype} tensor ** {b}; use a float, e.g. x.float() ** {b}")
     a, b = _promote(a, b, "pow")
     if a.dtype.kind in "iu" and (b.data < 0).any():
-        if scalar_exponent:
-            raise RuntimeError(f"pow: integers to negative integer powers are not allowed (as in PyTorch), "
-                               f"got a {a.dtype} tensor ** {b.item()}; use a float, e.g. x.float() ** {b.item()}")
         return _int_pow_negative(a, b)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # nan/inf as in PyTorch
-        return Pow()(a, b)
+        y = Pow()(a, b)
+    return y if y.dtype == a.dtype else cast(y, a.dtype)    # NumPy: bool ** bool is int8
 
 
 def _int_pow_negative(a, b):

@@ -159,7 +159,9 @@ def _arg(x, axis, keepdims, dim, keepdim, op):
     x = as_tensor(x)
     axis, keepdims = _reduce_args(axis, keepdims, dim, keepdim)
     if axis is None:
-        _check_nonempty(x.data, None, (), op)
+        if not x.size:
+            raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0 "
+                             f"(got shape {x.shape})")
         index = getattr(x.xp, op)(x.data.reshape(-1))
         return Tensor(x.xp.asarray(index, dtype=np.int64).reshape((1,) * x.ndim if keepdims else ()))
     (a,) = dim_tuple(axis, x.ndim, op) or (0,)
