@@ -183,7 +183,7 @@ def _check_versions(fn):
         if t._version != seen:
             stack = fn.module_stack
             where = f" in module '{fn.module_path}'" if fn.module_path else (
-                f" in {type(stack[0]).__name__}" if stack else "")
+                f" in the top-level {type(stack[0]).__name__} module" if stack else "")
             raise RuntimeError(
                 f"backward: one of the variables needed for gradient computation has been modified by an "
                 f"inplace operation: {fn.name}{where} saved its input {i}, {_describe(t, stack)} of shape "
