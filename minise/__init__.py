@@ -6,7 +6,7 @@
 
 The package is built in layers, each importing only the ones below it
 (docs/architecture.md draws them; tests/test_architecture.py keeps it true):
-backend -> tensor -> autograd -> functional -> nn -> models / optim / data ->
+backend -> dtypes -> tensor -> autograd -> functional -> nn -> models / optim / data ->
 io -> debug -> analysis -> training -> viz -> bench -> cli.
 """
 

@@ -15,11 +15,10 @@ the package is imported. That single call is the only link going up the layers.
 
 import numpy as np
 
-from . import backend
+from . import backend, dtypes
+from .dtypes import DEFAULT_DTYPE
 
 __all__ = ["Tensor", "tensor", "as_tensor", "bind", "DEFAULT_DTYPE"]
-
-DEFAULT_DTYPE = np.float32
 
 
 # --- the one link up the layers ----------------------------------------------
@@ -44,49 +43,15 @@ def bind(ops, engine):
     _ops, _engine = ops, engine
 
 
-# --- dtype helpers ----------------------------------------------------------
-def _is_float(dtype):
-    return np.dtype(dtype).kind == "f"
-
-
-def _scalar_to_array(value, like, xp):
-    """A Python number as an array that does not upcast ``like``.
-
-    ``x_float32 * 2.5`` stays float32 (as in PyTorch); ``x_int64 * 2.5`` becomes
-    float32 (PyTorch's default float dtype), ``x_int64 * 2`` stays int64.
-    """
-    if isinstance(value, (bool, np.bool_)):
-        dtype = like.dtype
-    elif isinstance(value, (int, np.integer)):
-        dtype = like.dtype
-    elif _is_float(like.dtype):
-        dtype = like.dtype
-    else:
-        dtype = DEFAULT_DTYPE
-    return xp.asarray(value, dtype=dtype)
+# --- dtype helpers: the policy lives in minise.dtypes ------------------------
+_is_float = dtypes.is_float
 
 
 def _to_array(data, dtype=None, device=None):
-    """Turn lists, numbers, NumPy or CuPy arrays into an array on ``device``."""
+    """Turn lists, numbers, NumPy or CuPy arrays into an array on ``device`` (see dtypes.to_array)."""
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.generic):  # a NumPy scalar (e.g. from a full reduction) keeps its dtype
-        data = np.asarray(data)
-    if backend.is_array(data):
-        array = data
-        if dtype is not None:
-            array = array.astype(dtype, copy=False)
-    else:
-        array = np.asarray(data)
-        if dtype is not None:
-            array = array.astype(dtype, copy=False)
-        elif array.dtype.kind == "f":
-            array = array.astype(DEFAULT_DTYPE, copy=False)  # Python floats -> float32
-        elif array.dtype.kind in "iu":
-            array = array.astype(np.int64, copy=False)
-    if device is not None:
-        array = backend.to_device(array, device)
-    return array
+    return dtypes.to_array(data, dtype, device)
 
 
 class Tensor:
@@ -167,7 +132,7 @@ class Tensor:
     def item(self):
         """The single value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can become a number, got shape {self.shape}")
+            raise RuntimeError(f"item(): only one-element tensors can become a number, got shape {self.shape}")
         return self.data.reshape(()).item()
 
     def tolist(self):
@@ -287,9 +252,12 @@ class Tensor:
     def __getitem__(self, index):
         return _ops.getitem(self, index)
 
-    # comparisons give boolean tensors with no graph (like PyTorch)
+    # comparisons give boolean tensors with no graph (like PyTorch); numbers compare in result_type
     def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor):
+            other = other.data
+        elif not backend.is_array(other):
+            other = dtypes.scalar_to_array(other, dtypes.result_type(self.data, other), self.xp)
         return Tensor(op(self.data, other))
 
     def __eq__(self, other):
@@ -314,7 +282,7 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self.data.reshape(()))
 
     def __float__(self):
@@ -356,9 +324,10 @@ class Tensor:
         return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        axis = dim if dim is not None else axis
-        keepdims = keepdim if keepdim is not None else keepdims
-        return Tensor(self.xp.argmax(self.data, axis=axis, keepdims=keepdims))
+        return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+
+    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return _ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def exp(self):
         return _ops.exp(self)
@@ -408,7 +377,7 @@ def as_tensor(value, like=None):
         return value
     if like is not None and not backend.is_array(value) and np.ndim(value) == 0:
         xp = backend.get_array_module(like.data)
-        return Tensor(_scalar_to_array(value, like.data, xp))
+        return Tensor(dtypes.scalar_to_array(value, dtypes.result_type(like.data, value), xp))
     if like is not None:
         array = _to_array(value)
         if backend.get_array_module(array) is not like.xp:

@@ -46,7 +46,8 @@ class CrossEntropy(Function):
             loss = (1 - eps) * loss + eps * (log_total - shifted.mean(axis=1))
         self.save_for_backward(probs)
         if self.reduction == "mean":
-            return xp.asarray(loss.mean())
+            with np.errstate(invalid="ignore"):  # an empty batch: nan, as in PyTorch
+                return xp.asarray(loss.sum() / n if n else loss.sum() * np.nan, dtype=logits.dtype)
         if self.reduction == "sum":
             return xp.asarray(loss.sum())
         return loss
@@ -61,7 +62,7 @@ class CrossEntropy(Function):
         if eps:
             gx -= eps / k
         if self.reduction == "mean":
-            gx *= gy / n
+            gx *= gy / max(n, 1)                 # an empty batch has an empty gradient
         elif self.reduction == "sum":
             gx *= gy
         else:
@@ -75,8 +76,9 @@ def _check_cross_entropy(logits, labels, reduction, label_smoothing):
         raise ValueError(
             f"cross_entropy: logits must be 2-D (N, K) = (batch, classes), got shape {logits.shape}"
         )
-    if logits.dtype.kind != "f":
-        raise ValueError(f"cross_entropy: logits must be floating point, got dtype {logits.dtype}")
+    if logits.dtype.kind != "f":  # NotImplementedError as PyTorch's log_softmax (a RuntimeError subclass)
+        raise NotImplementedError(f"cross_entropy: logits must be floating point, got dtype {logits.dtype}; "
+                                  f"convert first, e.g. logits.float()")
     raw = labels.data if isinstance(labels, Tensor) else labels
     if not backend.is_array(raw):
         raw = np.asarray(raw)

@@ -1,13 +1,13 @@
 """Shape ops (reshape, permute, indexing, concatenate, stack, pad) and dtype/device moves, each with its backward."""
 
-import builtins
-
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
+from ..dtypes import result_type
 from ..tensor import Tensor, as_tensor
+from .dims import dim_index
 
 
 class Reshape(Function):
@@ -18,10 +18,13 @@ class Reshape(Function):
 
     def forward(self, x):
         self.input_shape = x.shape
+        if x.size == 0 and -1 in self.shape and 0 in self.shape:
+            raise RuntimeError(f"reshape: cannot view a tensor of 0 elements as {self.shape}: the size for -1 "
+                               f"could be anything (as in PyTorch, give every size)")
         try:
             return x.reshape(self.shape)
-        except ValueError:
-            raise ValueError(
+        except ValueError:  # a RuntimeError, as in PyTorch
+            raise RuntimeError(
                 f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) as {self.shape}"
             ) from None
 
@@ -36,8 +39,13 @@ class Permute(Function):
         self.dims = tuple(dims)
 
     def forward(self, x):
-        if sorted(d % builtins.max(x.ndim, 1) for d in self.dims) != list(range(x.ndim)):
-            raise ValueError(f"permute: dims {self.dims} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+        if len(self.dims) != x.ndim:
+            raise RuntimeError(f"permute: number of dims don't match: got {len(self.dims)} dims {self.dims} "
+                               f"for a tensor of shape {x.shape} ({x.ndim} dims)")
+        dims = [dim_index(d, x.ndim, "permute") for d in self.dims]
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"permute: duplicate dims are not allowed, got {self.dims} for shape {x.shape}")
+        self.dims = tuple(dims)
         return x.transpose(self.dims)
 
     def backward(self, gy):
@@ -83,6 +91,7 @@ class Concatenate(Function):
 
     def forward(self, *xs):
         xp = get_array_module(*xs)
+        self.axis = dim_index(self.axis, xs[0].ndim, "cat")
         self.sizes = [x.shape[self.axis] for x in xs]
         return xp.concatenate(xs, axis=self.axis)
 
@@ -100,6 +109,7 @@ class Stack(Function):
 
     def forward(self, *xs):
         xp = get_array_module(*xs)
+        self.axis = dim_index(self.axis, xs[0].ndim + 1, "stack")
         return xp.stack(xs, axis=self.axis)
 
     def backward(self, gy):
@@ -179,18 +189,28 @@ def permute(x, *dims):
 
 
 def transpose(x, dim0, dim1):
+    """Swap dims ``dim0`` and ``dim1`` (negative dims count from the end), as torch.transpose."""
     x = as_tensor(x)
+    dim0, dim1 = dim_index(dim0, x.ndim, "transpose"), dim_index(dim1, x.ndim, "transpose")
+    if x.ndim == 0:
+        return Permute(())(x)
     dims = list(range(x.ndim))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return Permute(dims)(x)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    """Merge axes start_dim..end_dim into one, as torch.flatten."""
+    """Merge axes start_dim..end_dim into one, as torch.flatten (a 0-d tensor becomes (1,)).
+
+    IndexError for a dim out of range; RuntimeError when start_dim comes after end_dim.
+    """
     x = as_tensor(x)
+    start, end = dim_index(start_dim, x.ndim, "flatten"), dim_index(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise RuntimeError(f"flatten: start_dim cannot come after end_dim, got start_dim={start_dim}, "
+                           f"end_dim={end_dim} for shape {x.shape}")
     if x.ndim == 0:
         return reshape(x, 1)
-    start, end = start_dim % x.ndim, end_dim % x.ndim
     merged = int(np.prod(x.shape[start : end + 1]))
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
 
@@ -203,15 +223,26 @@ def getitem(x, index):
     return GetItem(index)(x)
 
 
-def concatenate(tensors, axis=0):
-    return Concatenate(axis)(*tensors)
+def _common_dtype(tensors, op):
+    """The tensors as one dtype, ``result_type`` of them all (cat of int64 and float32 is float32, as PyTorch)."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of Tensors")
+    dtype = result_type(*(t.data for t in tensors))
+    return [t if t.dtype == dtype else cast(t, dtype) for t in tensors]
+
+
+def concatenate(tensors, axis=0, *, dim=None):
+    """Join tensors along an existing dim, as torch.cat (dtypes promoted as torch.result_type)."""
+    return Concatenate(axis if dim is None else dim)(*_common_dtype(tensors, "cat"))
 
 
 cat = concatenate
 
 
-def stack(tensors, axis=0):
-    return Stack(axis)(*tensors)
+def stack(tensors, axis=0, *, dim=None):
+    """Join tensors along a new dim, as torch.stack (dtypes promoted as torch.result_type)."""
+    return Stack(axis if dim is None else dim)(*_common_dtype(tensors, "stack"))
 
 
 def pad(x, pad_width, value=0.0):

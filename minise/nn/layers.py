@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .. import functional as F
+from ..autograd import mark_modified
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
@@ -147,6 +148,7 @@ class _BatchNorm(Module):
         self.running_mean.data[...] = 0
         self.running_var.data[...] = 1
         self.num_batches_tracked.data[...] = 0
+        mark_modified(self.running_mean, self.running_var, self.num_batches_tracked)
 
     def forward(self, x):
         if x.ndim not in self._expected_ndim:
@@ -155,6 +157,7 @@ class _BatchNorm(Module):
         momentum = self.momentum
         if self.training:
             self.num_batches_tracked.data[...] += 1
+            mark_modified(self.num_batches_tracked)
             if momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked.data)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,

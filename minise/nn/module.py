@@ -318,6 +318,7 @@ class Module:
         for key, value in values.items():
             target = targets[key]
             target.data[...] = backend.to_device(value, target.device).astype(target.dtype, copy=False)
+            autograd.mark_modified(target)
         return _IncompatibleKeys(missing, unexpected)
 
     def _resolve(self, key):
