@@ -54,11 +54,11 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None):
         rec["calls"] += 1
         if isinstance(module, Conv2d):
             kh, kw = module.kernel_size
-            rec["macs"] += output.size * module.in_channels * kh * kw
+            rec["macs"] += output.numel() * module.in_channels * kh * kw
         elif isinstance(module, Linear):
-            rec["macs"] += output.size * module.in_features
+            rec["macs"] += output.numel() * module.in_features
         elif isinstance(module, (BatchNorm1d, BatchNorm2d)):
-            bn_elements[0] += output.size
+            bn_elements[0] += output.numel()
 
     modes = [(m, m.training) for m in model.modules()]
     handles = [m.register_forward_hook(hook) for m in model.modules()]
@@ -87,7 +87,7 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None):
             "depth": path.count(".") + 1,
             "type": type(module).__name__,
             "output_shape": rec["shape"] if rec else None,
-            "params": sum(p.size for p in module.parameters()),
+            "params": sum(p.numel() for p in module.parameters()),
             "macs": macs,
         })
 
@@ -97,8 +97,8 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None):
         input_shape=input_shape,
         output_shape=tuple(output.shape) if isinstance(output, Tensor) else None,
         rows=rows,
-        total_params=sum(p.size for p in params),
-        trainable_params=sum(p.size for p in params if p.requires_grad),
+        total_params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
         total_macs=sum(leaf_macs.values()),
         batchnorm_elements=bn_elements[0],
         se=_se_overhead(se_blocks, model) if se_blocks else None,
@@ -115,7 +115,7 @@ def _se_overhead(blocks, model):
     stages = [{"channels": c, "reduction": r, "blocks": n} for (c, r), n in sorted(groups.items())]
     formula_weights = sum(2.0 / s["reduction"] * s["blocks"] * s["channels"] ** 2 for s in stages)
     formula_biases = sum(s["blocks"] * (s["channels"] / s["reduction"] + s["channels"]) for s in stages)
-    counted = sum(sum(p.size for p in block.parameters()) for block in blocks)
+    counted = sum(sum(p.numel() for p in block.parameters()) for block in blocks)
     formula = formula_weights + formula_biases
     return {
         "blocks": len(blocks),

@@ -15,5 +15,23 @@ from .loss import cross_entropy
 from .matmul import matmul
 from .normalization import batch_norm
 from .pooling import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
-from .reduction import max, mean, min, sum
-from .shape import cast, cat, concatenate, flatten, getitem, pad, permute, reshape, stack, to_device, transpose
+from .reduction import amax, amin, argmax, argmin, max, mean, min, norm, sum
+from .shape import (
+    cast,
+    cat,
+    clone,
+    concatenate,
+    contiguous,
+    flatten,
+    getitem,
+    pad,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    to_device,
+    transpose,
+    unsqueeze,
+    view,
+    wrap_dim,
+)

@@ -118,7 +118,7 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
         raise ValueError(
             "batch_norm: eval mode (training=False) normalises with running_mean and running_var, got None"
         )
-    if training and x.size <= c:
+    if training and x.numel() <= c:
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
         )

@@ -169,13 +169,42 @@ def _fsync_folder(folder):
 
 
 # --- loading -----------------------------------------------------------------
-def load(path):
+def load(path, map_location=None, weights_only=True):
     """Read what :func:`save` wrote. Arrays come back as NumPy arrays, Tensors as CPU Tensors.
 
-    path: a file name or an open binary file object. Raises
+    path: a file name or an open binary file object. map_location: None or "cpu" (everything
+    on the CPU, the default), or "cuda" / "cuda:N": arrays and Tensors are moved to that GPU,
+    as ``torch.load(path, map_location=...)``. weights_only: accepted for PyTorch scripts;
+    minise never unpickles, so loading is always "weights only" whatever it says. Raises
     :class:`SerializationError` (a ValueError) naming the file when it is not
-    a minise checkpoint, is damaged, or holds pickled data.
+    a minise checkpoint, is damaged, or holds pickled data; a bad ``map_location`` raises
+    TypeError (not a string) or ``backend.DeviceError``.
     """
+    if map_location is not None and not isinstance(map_location, str):
+        raise TypeError(f"ms.load: map_location must be None or a device string ('cpu', 'cuda', 'cuda:N'), "
+                        f"got {type(map_location).__name__}")
+    if map_location is not None:
+        backend.parse_device(map_location)
+    obj = _load(path)
+    if map_location is None or backend.parse_device(map_location)[0] == "cpu":
+        return obj
+    return _to_device(obj, map_location)
+
+
+def _to_device(obj, device):
+    """``obj`` with every array and Tensor moved to ``device`` (dicts, lists and tuples walked)."""
+    if isinstance(obj, Tensor):
+        return Tensor(backend.to_device(obj.data, device), requires_grad=obj.requires_grad)
+    if backend.is_array(obj):
+        return backend.to_device(obj, device)
+    if isinstance(obj, dict):
+        return {key: _to_device(value, device) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(value, device) for value in obj)
+    return obj
+
+
+def _load(path):
     name = repr(path) if hasattr(path, "read") else os.fspath(path)
     try:
         zf = zipfile.ZipFile(path)
