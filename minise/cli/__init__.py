@@ -1,4 +1,4 @@
-"""The ``minise`` command line: ``minise info | train | eval | plot | bench | summary``.
+"""The ``minise`` command line: ``minise info | train | eval | plot | bench | summary | export``.
 
 One module per command, each with ``add(sub)`` (its argparse arguments) and
 ``run(args)`` (parse, call the library, print; returns the exit code).
@@ -8,9 +8,9 @@ One module per command, each with ``add(sub)`` (its argparse arguments) and
 import argparse
 
 from .. import __version__
-from . import bench, eval, info, plot, summary, train
+from . import bench, eval, export, info, plot, summary, train
 
-COMMANDS = [info, train, eval, plot, bench, summary]
+COMMANDS = [info, train, eval, plot, bench, summary, export]
 
 
 def build_parser():

@@ -19,6 +19,7 @@ See docs/derivations.md#pooling.
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..tensor import as_tensor
 from .conv import _check_4d, _check_stride_padding, _output_hw, _pad, _pair
 
 __all__ = [
@@ -244,3 +245,36 @@ def global_avg_pool2d(x):
 def global_max_pool2d(x):
     """(N, C, H, W) -> (N, C): the maximum of each channel. See :class:`GlobalMaxPool2d`."""
     return GlobalMaxPool2d()(x)
+
+
+def _adaptive_windows(x, output_size, op):
+    """The (kernel, stride) that turn x's H x W into ``output_size`` with equal windows (H divisible by oh)."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected x of shape (N, C, H, W), got {x.shape}")
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    h, w = x.shape[2:]
+    oh, ow = h if oh is None else oh, w if ow is None else ow
+    if oh <= 0 or ow <= 0 or h % oh or w % ow:
+        raise ValueError(f"{op}: output size {(oh, ow)} must divide the input's H x W = {(h, w)}; minise supports "
+                         "the equal windows PyTorch uses in that case (sizes like 1, or 7 for a 14 x 14 map)")
+    return (h // oh, w // ow)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average over equal windows so that (N, C, H, W) -> (N, C, oh, ow), as torch's adaptive_avg_pool2d.
+
+    output_size: an int or a pair (None keeps that size). ``adaptive_avg_pool2d(x, 1)`` is the SE
+    block's squeeze with the two trailing axes kept. Raises ValueError unless oh divides H and ow divides W.
+    """
+    x = as_tensor(x)
+    kernel = _adaptive_windows(x, output_size, "adaptive_avg_pool2d")
+    if kernel == x.shape[2:]:
+        return global_avg_pool2d(x).reshape(x.shape[0], x.shape[1], 1, 1)
+    return avg_pool2d(x, kernel, kernel)
+
+
+def adaptive_max_pool2d(x, output_size):
+    """Maximum over equal windows: (N, C, H, W) -> (N, C, oh, ow), as torch's adaptive_max_pool2d (values only)."""
+    x = as_tensor(x)
+    kernel = _adaptive_windows(x, output_size, "adaptive_max_pool2d")
+    return max_pool2d(x, kernel, kernel)

@@ -7,6 +7,8 @@
 
 from . import init
 from .layers import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -16,11 +18,14 @@ from .layers import (
     GlobalAvgPool2d,
     GlobalMaxPool2d,
     Linear,
+    LogSoftmax,
     MaxPool2d,
     ReLU,
     Sigmoid,
+    Softmax,
     Tanh,
 )
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Identity, Module, ModuleList, Parameter, RemovableHandle, Sequential, StateDictError
 from .se import SEBlock
 
@@ -47,4 +52,13 @@ __all__ = [
     "GlobalAvgPool2d",
     "GlobalMaxPool2d",
     "SEBlock",
+    "Softmax",
+    "LogSoftmax",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "MSELoss",
+    "L1Loss",
+    "BCEWithLogitsLoss",
 ]
