@@ -12,6 +12,11 @@ elementwise ops written inside a forward (the residual addition, the SE
 block's reweight product) cost a few operations per element, negligible
 next to the convolutions. Biases are not counted either (an add, not a
 multiply-accumulate). Containers show the sums over the layers inside them.
+Two lines under the totals say what counting more would add: BatchNorm as one
+multiply-add per output element, and the SE blocks' squeeze (one add per
+element) and reweight (one multiply per element). The SE paper's "GFLOPs" are
+multiply-adds: ResNet-50 3.86 G; SE-ResNet-50 3.87 G is the convolutions and
+fully connected layers plus that SE elementwise work (docs/pytorch.md).
 
 For models with SE blocks the summary also counts the parameters the blocks
 add and checks them against the paper's eq. 5: (2 / r) * sum_s N_s * C_s^2

@@ -312,7 +312,9 @@ def concatenate(tensors, axis=0, *, dim=None):
     return Concatenate(axis if dim is None else dim)(*tensors)
 
 
-cat = concatenate
+def cat(tensors, dim=0):
+    """Join ``tensors`` along the existing axis ``dim``, as ``torch.cat`` (the same op as :func:`concatenate`)."""
+    return Concatenate(dim)(*tensors)
 
 
 def stack(tensors, axis=0, *, dim=None):
