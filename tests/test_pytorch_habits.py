@@ -9,6 +9,7 @@ import pytest
 from helpers import assert_matches_torch, gradcheck_inputs, torch_or_skip
 
 import minise as ms
+import minise.functional as F
 from minise import data, nn
 
 
@@ -135,6 +136,19 @@ def test_argmax_argmin_match_pytorch():
     ("norm_p1", lambda a: a.norm(p=1, dim=0), lambda a: a.norm(p=1, dim=0), (3, 4)),
     ("norm_p3", lambda a: a.norm(p=3), lambda a: a.norm(p=3), (5,)),
     ("norm_inf", lambda a: a.norm(p=float("inf"), dim=1), lambda a: a.norm(p=float("inf"), dim=1), (3, 4)),
+    # awkward inputs: empty, 0-d, 1-D, non-contiguous (transposed)
+    ("unsqueeze_empty", lambda a: a.unsqueeze(1), lambda a: a.unsqueeze(1), (0, 3)),
+    ("squeeze_empty", lambda a: a.squeeze(), lambda a: a.squeeze(), (0, 1, 3)),
+    ("view_empty", lambda a: a.view(3, -1), lambda a: a.view(3, -1), (0, 3)),
+    ("norm_empty", lambda a: a.norm(), lambda a: a.norm(), (0, 3)),
+    ("norm_0d", lambda a: a.norm(), lambda a: a.norm(), ()),
+    ("squeeze_0d", lambda a: a.squeeze(), lambda a: a.squeeze(), ()),
+    ("clone_1d", lambda a: a.clone(), lambda a: a.clone(), (5,)),
+    ("unsqueeze_transposed", lambda a: a.T.unsqueeze(1), lambda a: a.T.unsqueeze(1), (3, 4)),
+    ("clone_transposed", lambda a: a.T.clone(), lambda a: a.T.clone(), (3, 4)),
+    ("max_dim_transposed", lambda a: a.T.max(1).values, lambda a: a.T.max(1).values, (3, 4)),
+    ("norm_dim_transposed", lambda a: a.T.norm(dim=0), lambda a: a.T.norm(dim=0), (3, 4)),
+    ("squeeze_dims_tuple", lambda a: a.squeeze((0, 2)), lambda a: a.squeeze((0, 2)), (1, 3, 1, 1)),
 ])
 def test_shape_methods_match_pytorch(name, fn_ms, fn_torch, shape):
     assert_matches_torch(fn_ms, fn_torch, [shape])
@@ -214,8 +228,15 @@ def test_adaptive_pools_match_pytorch(size, shape):
     torch = _t()
     assert_matches_torch(nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), [shape])
     assert_matches_torch(nn.AdaptiveMaxPool2d(size), torch.nn.AdaptiveMaxPool2d(size), [shape])
+
+
+@pytest.mark.parametrize("size,shape", [(5, (2, 3, 7, 6)), ((3, 4), (1, 2, 10, 7)), ((7, 1), (1, 1, 5, 5))])
+def test_adaptive_avg_pool_with_sizes_that_do_not_divide_uses_pytorchs_overlapping_windows(size, shape):
+    torch = _t()
+    assert_matches_torch(nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), [shape])
+    assert ms.gradcheck(lambda a: F.adaptive_avg_pool2d(a, size), gradcheck_inputs([shape]))
     with pytest.raises(ValueError, match="divide"):
-        nn.AdaptiveAvgPool2d(5)(ms.zeros(1, 1, 6, 6))
+        nn.AdaptiveMaxPool2d(size)(ms.zeros(*shape))
 
 
 def test_softmax_modules_match_pytorch():

@@ -318,7 +318,7 @@ class AdaptiveAvgPool2d(Module):
     """Average to a fixed output size: (N, C, H, W) -> (N, C, oh, ow), as PyTorch's nn.AdaptiveAvgPool2d.
 
     ``AdaptiveAvgPool2d(1)`` is the global average pool (the SE squeeze) keeping (N, C, 1, 1).
-    The output size must divide H and W (equal windows); other sizes raise ValueError.
+    Any output size, with PyTorch's windows (overlapping where the size does not divide H or W).
     """
 
     def __init__(self, output_size):
@@ -333,7 +333,10 @@ class AdaptiveAvgPool2d(Module):
 
 
 class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
-    """Maximum to a fixed output size (N, C, oh, ow), as PyTorch's nn.AdaptiveMaxPool2d (values only)."""
+    """Maximum to a fixed output size (N, C, oh, ow), as PyTorch's nn.AdaptiveMaxPool2d (values only).
+
+    The output size must divide H and W (equal windows); other sizes raise ValueError.
+    """
 
     def forward(self, x):
         return F.adaptive_max_pool2d(x, self.output_size)
