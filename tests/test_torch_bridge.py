@@ -13,7 +13,8 @@ import pytest
 from helpers import torch_or_skip
 
 import minise as ms
-from minise import data, models
+from minise import data, models, viz
+from minise.analysis import excitations_per_class
 from minise.cli import main
 from minise.models import torch_twins
 
@@ -240,7 +241,21 @@ def test_legacy_seresnet50_weights_load_into_the_papers_layout(tmp_path):
     with torch.no_grad():
         expected = twin(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-    assert model.layer3[2].se.last_excitation.shape == (1, 1024)  # Figure 6's excitations, per block
+    assert model.layer3[2].se.last_excitation.shape == (1, 1024)
+
+    # the paper's Figure 6 on these weights: excitations per class from a TensorDataset, plotted per stage
+    images = np.random.default_rng(2).standard_normal((4, 3, 64, 64)).astype(np.float32)
+    loader = data.DataLoader(data.TensorDataset(ms.tensor(images), ms.tensor([0, 1, 0, 1])), batch_size=2)
+    exc = excitations_per_class(model, loader, classes=["goldfish", "pug"])
+    assert exc.stage_blocks() == ["layer1.2.se", "layer2.3.se", "layer3.5.se", "layer4.2.se"]
+    assert exc.means["layer4.2.se"].shape == (2, 2048) and exc.counts.tolist() == [2, 2]
+    with torch.no_grad():  # the twin's gates for images 0 and 2 (class 0), averaged
+        gates = []
+        hook = twin.layer4[2].se_module.sigmoid.register_forward_hook(lambda m, i, o: gates.append(o))
+        twin(torch.from_numpy(images[[0, 2]]))
+        hook.remove()
+    np.testing.assert_allclose(exc.means["layer4.2.se"][0], gates[0].numpy().mean(axis=(0, 2, 3)), atol=1e-5)
+    assert viz.plot_excitations(exc, tmp_path / "figure6.png").exists()
 
     with pytest.raises(models.WeightsError, match="SHA-256"):
         models.se_resnet50(weights=path, sha256="0" * 64)

@@ -129,8 +129,10 @@ def _torch_se_module(tnn, torch, timm_layers):
                 self.sigmoid = tnn.Sigmoid()
 
         def forward(self, x):
-            s = torch.relu(self.fc1(x.mean((2, 3), keepdim=True)))
-            return x * torch.sigmoid(self.fc2(s))
+            s = self.fc1(x.mean((2, 3), keepdim=True))
+            s = self.act(self.bn(s)) if timm_layers else self.relu(s)
+            s = self.fc2(s)
+            return x * (self.gate(s) if timm_layers else self.sigmoid(s))
 
     return SEModule
 
