@@ -115,28 +115,47 @@ def test_translation_only_renames_torch():
         assert "minise" in b and re.sub(r"\bminise\.data\b", "torch.utils.data", b).replace("minise", "torch") == a
 
 
-def test_pytorch_cifar_script_runs_in_minise_with_the_same_losses(tmp_path):
+@pytest.mark.parametrize("model", ["tutorial_net", pytest.param("se_resnet20", marks=pytest.mark.slow)])
+def test_pytorch_cifar_script_runs_in_minise_with_the_same_losses(model, tmp_path):
+    """The script as it is, and with an SE-ResNet-20 (minise's model vs its PyTorch twin) in place of Net().
+
+    The SE-ResNet-20 variant runs in float64: three SGD steps at lr 0.05 with momentum through 20
+    BatchNorm layers amplify float32 rounding, and PyTorch's CPU float32 convolution gradients
+    are themselves up to ~4e-3 (relative) away from float64 here (minise's: ~4e-6), so the float32
+    losses part at the 4th digit by step 3 while the float64 ones agree to 1e-12.
+    """
     torch_or_skip()
-    ds = data.get_dataset("embedded", train=True, n_train=48, n_test=16)
-    # the same initial weights for both: PyTorch's default init of Net, each framework getting its own arrays
-    head = {}
-    exec(compile(TORCH_SCRIPT.split("net.load_state_dict(initial_weights)")[0], "torch_head", "exec"), head)
+    script = TORCH_SCRIPT
+    builders = {"torch": None, "minise": None}
+    rtol = 1e-5
+    if model == "se_resnet20":  # the same edits to both scripts, so they still differ only by the renames
+        script = (script.replace("net = Net()", "net = make_net().double()")
+                  .replace(".float() / 255", ".double() / 255"))
+        builders = {"torch": lambda: torch_twins.torch_resnet(3, reduction=16), "minise": models.se_resnet20}
+        rtol = 1e-10
+    n = 48 if model == "tutorial_net" else 32
+    ds = data.get_dataset("embedded", train=True, n_train=n, n_test=16)
+    # the same initial weights for both: PyTorch's default init, each framework getting its own arrays
+    head = {"make_net": builders["torch"]}
+    exec(compile(script.split("net.load_state_dict(initial_weights)")[0], "torch_head", "exec"), head)
     initial = head["net"].state_dict()
     torch_scope = {"train_images": ds.images, "train_labels": ds.labels, "PATH": str(tmp_path / "net.pth"),
-                   "initial_weights": {k: v.clone() for k, v in initial.items()}}
+                   "initial_weights": {k: v.clone() for k, v in initial.items()}, "make_net": builders["torch"]}
     ms_scope = {"train_images": ds.images, "train_labels": ds.labels, "PATH": str(tmp_path / "net.ckpt"),
-                "initial_weights": {k: v.numpy().copy() for k, v in initial.items()}}
-    exec(compile(TORCH_SCRIPT, "torch_script", "exec"), torch_scope)
-    exec(compile(translate(TORCH_SCRIPT), "minise_script", "exec"), ms_scope)
+                "initial_weights": {k: v.numpy().copy() for k, v in initial.items()}, "make_net": builders["minise"]}
+    exec(compile(script, "torch_script", "exec"), torch_scope)
+    exec(compile(translate(script), "minise_script", "exec"), ms_scope)
 
-    assert len(ms_scope["losses"]) == 3
-    np.testing.assert_allclose(ms_scope["losses"], torch_scope["losses"], rtol=1e-5)
-    assert ms_scope["losses"][2] != pytest.approx(ms_scope["losses"][0])  # the steps did change the weights
-    assert ms_scope["total"] == torch_scope["total"] == 48
+    assert len(ms_scope["losses"]) == n // 16
+    np.testing.assert_allclose(ms_scope["losses"], torch_scope["losses"], rtol=rtol)
+    assert ms_scope["losses"][-1] != pytest.approx(ms_scope["losses"][0])  # the steps did change the weights
+    assert ms_scope["total"] == torch_scope["total"] == n
     assert ms_scope["correct"] == torch_scope["correct"]
-    assert ms_scope["n_params"] == torch_scope["n_params"] == 52_394  # 456 + 2,416 + 32 + 48,120 + 1,370
+    n_params = {"tutorial_net": 52_394, "se_resnet20": 272_095}[model]  # Net: 456 + 2,416 + 32 + 48,120 + 1,370
+    assert ms_scope["n_params"] == torch_scope["n_params"] == n_params
     for key, value in torch_scope["final"].items():
-        np.testing.assert_allclose(ms_scope["final"][key], value, rtol=1e-4, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(ms_scope["final"][key], value, rtol=1e-4 if rtol > 1e-6 else 1e-9,
+                                   atol=1e-6 if rtol > 1e-6 else 1e-12, err_msg=key)
 
 
 # --- the safetensors bridge: minise -> safetensors -> PyTorch twin -> safetensors -> minise ---------------
