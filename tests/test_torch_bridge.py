@@ -213,10 +213,8 @@ def test_se_resnet50_round_trips_through_timms_seresnet50_naming(tmp_path):
     _randomise_bn(model)
     model.eval()
     twin = torch_twins.torch_timm_resnet50(se=True).eval()
-    state = {k: torch.from_numpy(v.numpy().copy()) for k, v in model.state_dict().items()}
-    for key in [k for k in state if ".se.fc" in k and k.endswith("weight")]:
-        state[key] = state[key][:, :, None, None]
-    twin.load_state_dict(state)
+    ms.save_safetensors(models.to_timm_state_dict(model.state_dict()), tmp_path / "to_timm.safetensors")
+    twin.load_state_dict(safetensors.torch.load_file(str(tmp_path / "to_timm.safetensors")))
     safetensors.torch.save_file(twin.state_dict(), str(tmp_path / "seresnet50.safetensors"))
     loaded = models.se_resnet50(weights=tmp_path / "seresnet50.safetensors").eval()
     assert loaded.layout == "torchvision"
@@ -275,6 +273,12 @@ def test_legacy_seresnet50_weights_load_into_the_papers_layout(tmp_path):
         hook.remove()
     np.testing.assert_allclose(exc.means["layer4.2.se"][0], gates[0].numpy().mean(axis=(0, 2, 3)), atol=1e-5)
     assert viz.plot_excitations(exc, tmp_path / "figure6.png").exists()
+
+    # and back out in the legacy naming: the twin (timm's legacy_seresnet50) takes it strictly, unchanged
+    back = models.to_timm_state_dict(model.state_dict(), naming="legacy")
+    assert set(back) == set(twin.state_dict())
+    for key, value in twin.state_dict().items():
+        np.testing.assert_array_equal(back[key], value.numpy(), err_msg=key)
 
     with pytest.raises(models.WeightsError, match="SHA-256"):
         models.se_resnet50(weights=path, sha256="0" * 64)

@@ -15,6 +15,7 @@ from .imagenet import (
     resnet50,
     se_resnet50,
     timm_naming,
+    to_timm_state_dict,
 )
 from .inception import BasicConv2d, InceptionModule, InceptionSmall, inception_small, se_inception_small
 from .resnet import (
@@ -72,6 +73,7 @@ __all__ = [
     "LEGACY_KEY_MAP",
     "timm_naming",
     "from_timm_state_dict",
+    "to_timm_state_dict",
     "load_timm_state_dict",
     "read_safetensors",
     "sha256sum",

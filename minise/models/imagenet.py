@@ -40,7 +40,7 @@ from .. import nn
 from .weights import WeightsError, read_safetensors
 
 __all__ = ["Bottleneck", "ImageNetResNet", "resnet50", "se_resnet50", "load_timm_state_dict",
-           "from_timm_state_dict", "timm_naming", "LEGACY_KEY_MAP", "LAYOUTS"]
+           "from_timm_state_dict", "to_timm_state_dict", "timm_naming", "LEGACY_KEY_MAP", "LAYOUTS"]
 
 LAYOUTS = ("caffe", "torchvision")
 
@@ -178,6 +178,32 @@ def _rename_legacy(key):
         elif key.startswith(old):
             key = new + key[len(old):]
     return key
+
+
+def to_timm_state_dict(state, naming="resnet"):
+    """minise's ResNet-50 / SE-ResNet-50 state dict in timm's naming, for ``timm_model.load_state_dict``.
+
+    naming: "resnet" (timm's seresnet50 / resnet50, torchvision) or "legacy" (legacy_seresnet50:
+    keys renamed by :data:`LEGACY_KEY_MAP` backwards). The SE blocks' Linear weights (C', C) get
+    two trailing axes, (C', C, 1, 1), as timm's 1x1 convolutions. Values are NumPy arrays (Tensors
+    are converted), ready for ``ms.save_safetensors``. The layout must match: "legacy" weights belong
+    in a model built with ``layout="caffe"``, "resnet" ones with ``layout="torchvision"``.
+    """
+    if naming not in ("resnet", "legacy"):
+        raise ValueError(f"to_timm_state_dict: naming must be 'resnet' or 'legacy', got {naming!r}")
+    out = {}
+    for key, value in state.items():
+        value = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+        if ".se.fc" in key and key.endswith(".weight") and value.ndim == 2:
+            value = value.reshape(value.shape + (1, 1))
+        if naming == "legacy":
+            for old, new in LEGACY_KEY_MAP:
+                if old.startswith("."):
+                    key = key.replace(new, old)
+                elif key.startswith(new):
+                    key = old + key[len(new):]
+        out[key] = value
+    return out
 
 
 def load_timm_state_dict(model, state, strict=True):
