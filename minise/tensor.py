@@ -91,9 +91,16 @@ class Tensor:
     def ndim(self):
         return self.data.ndim
 
-    @property
-    def size(self):
+    def size(self, dim=None):
+        """The shape as a tuple (``dim`` given: that one size), as ``torch.Tensor.size``. NumPy's count is numel()."""
+        return self.shape if dim is None else self.shape[_ops.dims.dim_index(dim, self.ndim, "size")]
+
+    def numel(self):
+        """The number of elements (NumPy's ``.size``)."""
         return int(self.data.size)
+
+    def dim(self):
+        return self.data.ndim
 
     @property
     def device(self):
@@ -111,11 +118,12 @@ class Tensor:
         return len(self.data)
 
     def __repr__(self):
-        body = np.array2string(backend.to_numpy(self.data), precision=4, separator=", ", threshold=50)
+        body = np.array2string(backend.to_numpy(self.data), precision=4, separator=", ", threshold=50,
+                               prefix="tensor(")  # continuation rows line up under the first
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
-        if self.dtype != DEFAULT_DTYPE:
+        if self.dtype not in (DEFAULT_DTYPE, np.int64, np.bool_):  # the dtypes PyTorch does not print
             extras.append(f"dtype={self.dtype}")
         if self.creator is not None:
             extras.append(f"creator={type(self.creator).__name__}")
@@ -165,6 +173,9 @@ class Tensor:
 
     def double(self):
         return self.astype(np.float64)
+
+    def long(self):
+        return self.astype(np.int64)
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and not _is_float(self.dtype):
@@ -296,7 +307,19 @@ class Tensor:
         return _ops.reshape(self, *shape)
 
     def view(self, *shape):
-        return _ops.reshape(self, *shape)
+        return _ops.view(self, *shape)
+
+    def unsqueeze(self, dim):
+        return _ops.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return _ops.squeeze(self, dim)
+
+    def clone(self):
+        return _ops.clone(self)
+
+    def contiguous(self):
+        return _ops.contiguous(self)
 
     def transpose(self, dim0, dim1):
         return _ops.transpose(self, dim0, dim1)
@@ -317,17 +340,22 @@ class Tensor:
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """``x.max(1)`` / ``x.max(dim=1)``: (values, indices) as PyTorch; ``x.max(axis=1)``: the values, as NumPy."""
+        return _ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """``x.min(1)`` / ``x.min(dim=1)``: (values, indices) as PyTorch; ``x.min(axis=1)``: the values, as NumPy."""
+        return _ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return _ops.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmin(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return _ops.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        return _ops.norm(self, p, dim, keepdim)
 
     def exp(self):
         return _ops.exp(self)

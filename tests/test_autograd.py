@@ -28,7 +28,7 @@ def test_int_tensor_times_float_becomes_float32():
 
 def test_item_numpy_and_shape():
     x = ms.tensor([[1.0, 2.0], [3.0, 4.0]])
-    assert x.shape == (2, 2) and x.ndim == 2 and x.size == 4
+    assert x.shape == (2, 2) and x.ndim == 2 and x.numel() == 4 and x.size() == (2, 2) and x.size(1) == 2
     assert isinstance(x.sum().item(), float) and x.sum().item() == 10.0
     assert isinstance(x.numpy(), np.ndarray)
     assert x.device == "cpu"

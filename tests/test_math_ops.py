@@ -131,4 +131,7 @@ def test_reduction_axis_out_of_range_says_so():
 def test_reductions_accept_torch_style_dim_and_keepdim():
     x = ms.tensor(np.arange(6.0).reshape(2, 3))
     np.testing.assert_allclose(x.sum(dim=0, keepdim=True).numpy(), [[3.0, 5.0, 7.0]])
-    np.testing.assert_allclose(x.max(dim=1).numpy(), [2.0, 5.0])
+    values, indices = x.max(dim=1)  # PyTorch's spelling: PyTorch's (values, indices)
+    np.testing.assert_allclose(values.numpy(), [2.0, 5.0])
+    np.testing.assert_array_equal(indices.numpy(), [2, 2])
+    np.testing.assert_allclose(x.max(axis=1).numpy(), [2.0, 5.0])  # NumPy's spelling: the values

@@ -1,4 +1,4 @@
-"""The ``minise`` command line: ``minise info | train | eval | plot | bench | summary``.
+"""The ``minise`` command line: ``minise info | train | eval | plot | bench | summary | export``.
 
 One module per command, each with ``add(sub)`` (its argparse arguments) and
 ``run(args)`` (parse, call the library, print; returns the exit code).
@@ -9,10 +9,10 @@ turns every expected failure of a command into one line and its exit code.
 import argparse
 
 from ..version import __version__
-from . import bench, eval, info, plot, summary, train
+from . import bench, eval, export, info, plot, summary, train
 from .common import guarded
 
-COMMANDS = [info, train, eval, plot, bench, summary]
+COMMANDS = [info, train, eval, plot, bench, summary, export]
 
 
 def build_parser():

@@ -139,7 +139,7 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
             f"batch_norm: not implemented for {x.dtype} input, as in PyTorch; normalisation needs floats. "
             f"Convert the input first, e.g. x.float() (images: x.float() / 255)"
         )
-    if training and 0 < x.size <= c:
+    if training and 0 < x.numel() <= c:
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
         )
@@ -165,6 +165,6 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     stats = (running_mean, running_var)
     running_mean, running_var = (t.data if isinstance(t, Tensor) else t for t in stats)
     y = BatchNorm(running_mean, running_var, training, momentum, eps)(x, weight, bias)
-    if training and x.size:
+    if training and x.numel():
         mark_modified(*(t for t in stats if isinstance(t, Tensor)))  # updated in place
     return y

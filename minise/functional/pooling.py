@@ -299,3 +299,79 @@ def global_avg_pool2d(x):
 def global_max_pool2d(x):
     """(N, C, H, W) -> (N, C): the maximum of each channel. See :class:`GlobalMaxPool2d`."""
     return GlobalMaxPool2d()(_unbatched("global_max_pool2d", x, "b"))
+
+
+def _output_size(x, output_size, op):
+    """(oh, ow) from an int or a pair (None keeps that input size); checks x is (N, C, H, W)."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected x of shape (N, C, H, W), got {x.shape}")
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    h, w = x.shape[2:]
+    oh, ow = h if oh is None else oh, w if ow is None else ow
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"{op}: output size must be positive, got {(oh, ow)}")
+    return oh, ow
+
+
+def adaptive_average_matrix(n_in, n_out, xp, dtype):
+    """A (n_out, n_in) matrix whose row i averages PyTorch's adaptive window i along one axis.
+
+    Window i spans [floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out)): equal windows when
+    n_out divides n_in, overlapping ones of two sizes otherwise, as ``torch.nn.AdaptiveAvgPool2d``.
+    """
+    i = np.arange(n_out)
+    start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    pos = np.arange(n_in)
+    inside = (pos >= start[:, None]) & (pos < end[:, None])
+    return xp.asarray(inside / (end - start)[:, None], dtype=dtype)
+
+
+class AdaptiveAvgPool2d(Function):
+    """y[n, c, i, j] = mean of x[n, c] over PyTorch's adaptive window (i, j), for any output size.
+
+    Averaging rows and columns separately: y = A_h x A_w^T, with A_h (oh, H) and A_w (ow, W) from
+    :func:`adaptive_average_matrix`, so forward is two small matrix products and backward the
+    transposed ones: gx = A_h^T gy A_w.
+    """
+
+    def __init__(self, output_size):
+        self.output_size = output_size
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        h, w = x.shape[2:]
+        self.a_h = adaptive_average_matrix(h, self.output_size[0], xp, x.dtype)
+        self.a_w = adaptive_average_matrix(w, self.output_size[1], xp, x.dtype)
+        return (self.a_h @ x) @ self.a_w.T
+
+    def backward(self, gy):
+        return (self.a_h.T @ gy) @ self.a_w
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average over PyTorch's adaptive windows: (N, C, H, W) -> (N, C, oh, ow), as torch's adaptive_avg_pool2d.
+
+    output_size: an int or a pair (None keeps that size); any size, windows as in PyTorch (see
+    :class:`AdaptiveAvgPool2d`). ``adaptive_avg_pool2d(x, 1)`` is the SE block's squeeze with the
+    two trailing axes kept.
+    """
+    x = as_tensor(x)
+    size = _output_size(x, output_size, "adaptive_avg_pool2d")
+    if size == (1, 1):
+        return global_avg_pool2d(x).reshape(x.shape[0], x.shape[1], 1, 1)
+    return AdaptiveAvgPool2d(size)(x)
+
+
+def adaptive_max_pool2d(x, output_size):
+    """Maximum over equal windows: (N, C, H, W) -> (N, C, oh, ow), as torch's adaptive_max_pool2d (values only).
+
+    Raises ValueError unless oh divides H and ow divides W (then PyTorch's windows are equal and
+    this is max_pool2d with kernel = stride = H / oh).
+    """
+    x = as_tensor(x)
+    oh, ow = _output_size(x, output_size, "adaptive_max_pool2d")
+    h, w = x.shape[2:]
+    if h % oh or w % ow:
+        raise ValueError(f"adaptive_max_pool2d: output size {(oh, ow)} must divide the input's H x W = {(h, w)} "
+                         "(equal windows); adaptive_avg_pool2d takes any size")
+    return max_pool2d(x, (h // oh, w // ow), (h // oh, w // ow))

@@ -32,6 +32,71 @@ class Reshape(Function):
         return gy.reshape(self.input_shape)
 
 
+class View(Reshape):
+    """y = x.view(shape): like Reshape, but only when no copy is needed, as ``torch.Tensor.view``.
+
+    A transposed or sliced array whose new shape would need its elements gathered raises,
+    with PyTorch's advice: use ``.reshape(...)`` (which copies when it must).
+    """
+
+    def forward(self, x):
+        y = super().forward(x)
+        xp = get_array_module(x)
+        if x.size > 1 and not xp.may_share_memory(x, y):
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and stride: a tensor of shape {x.shape} "
+                f"and strides {x.strides} cannot be viewed as {self.shape} without a copy. "
+                "Use .reshape(...) instead (or .contiguous().view(...))."
+            )
+        return y
+
+
+class Unsqueeze(Function):
+    """y = x with a new axis of size 1 at ``dim``.   The gradient drops that axis again."""
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        self.axis = dim_index(self.dim, x.ndim + 1, "unsqueeze")
+        return get_array_module(x).expand_dims(x, self.axis)
+
+    def backward(self, gy):
+        return gy.reshape(gy.shape[: self.axis] + gy.shape[self.axis + 1 :])
+
+
+class Squeeze(Function):
+    """y = x without its axes of size 1 (all, or only ``dim`` if it has size 1), as ``torch.squeeze``.
+
+    A ``dim`` whose size is not 1 is left as it is (PyTorch's rule, not NumPy's error).
+    """
+
+    def __init__(self, dim=None):
+        self.dim = dim
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        if self.dim is None:
+            dims = tuple(i for i, n in enumerate(x.shape) if n == 1)
+        else:
+            dims = self.dim if isinstance(self.dim, (tuple, list)) else (self.dim,)
+            dims = tuple(d for d in (dim_index(d, x.ndim, "squeeze") for d in dims) if x.ndim and x.shape[d] == 1)
+        return x.reshape([n for i, n in enumerate(x.shape) if i not in dims])
+
+    def backward(self, gy):
+        return gy.reshape(self.input_shape)
+
+
+class Clone(Function):
+    """y = a copy of x in new (C-contiguous) memory.   dy/dx = 1."""
+
+    def forward(self, x):
+        return get_array_module(x).array(x, copy=True, order="C")
+
+    def backward(self, gy):
+        return gy
+
+
 class Permute(Function):
     """y = x with its axes reordered by ``dims``.   The gradient is permuted back by the inverse."""
 
@@ -184,6 +249,32 @@ def reshape(x, *shape):
     return Reshape(_shape_args(shape))(x)
 
 
+def view(x, *shape):
+    """``x`` seen with ``shape`` (one -1 allowed), sharing memory; raises if that needs a copy (torch.view)."""
+    return View(_shape_args(shape))(x)
+
+
+def unsqueeze(x, dim):
+    """``x`` with a new axis of size 1 at ``dim`` (in [-x.ndim - 1, x.ndim]), as ``torch.unsqueeze``."""
+    return Unsqueeze(dim)(x)
+
+
+def squeeze(x, dim=None):
+    """``x`` without its size-1 axes (or only ``dim``, an int or tuple, where that size is 1), as torch."""
+    return Squeeze(dim)(x)
+
+
+def clone(x):
+    """A copy of ``x`` that keeps the graph (the gradient flows back to ``x``), as ``torch.clone``."""
+    return Clone()(x)
+
+
+def contiguous(x):
+    """``x`` itself if its memory is C-contiguous, else a contiguous copy (``clone``), as torch."""
+    x = as_tensor(x)
+    return x if x.data.flags.c_contiguous else clone(x)
+
+
 def permute(x, *dims):
     return Permute(_shape_args(dims))(x)
 
@@ -237,7 +328,9 @@ def concatenate(tensors, axis=0, *, dim=None):
     return Concatenate(axis if dim is None else dim)(*_common_dtype(tensors, "cat"))
 
 
-cat = concatenate
+def cat(tensors, dim=0):
+    """Join ``tensors`` along the existing axis ``dim``, as ``torch.cat`` (the same op as :func:`concatenate`)."""
+    return concatenate(tensors, dim)
 
 
 def stack(tensors, axis=0, *, dim=None):

@@ -3,6 +3,7 @@
 - ``serialization.py``: ``save(obj, path)`` / ``load(path)``, one zip of JSON + ``.npy`` files;
 - ``atomic.py``: ``atomic_path`` / ``atomic_write_text``, how every file minise writes survives a crash;
 - ``checkpoint.py``: the training checkpoint (a dict saved with ``save``) and its schema;
+- ``safetensors_bridge.py``: ``save_safetensors`` / ``load_safetensors``, state dicts PyTorch reads too;
 - ``text.py``: ``printable``, strings from files made safe to print.
 """
 
@@ -15,9 +16,10 @@ from .checkpoint import (
     to_host,
     validate_checkpoint,
 )
+from .safetensors_bridge import load_safetensors, save_safetensors
 from .serialization import SerializationError, load, save
 from .text import printable
 
 __all__ = ["save", "load", "SerializationError", "atomic_path", "atomic_write_text", "remove_stale_temps",
            "save_checkpoint", "load_checkpoint", "validate_checkpoint", "CheckpointError",
-           "resolve_checkpoint_path", "to_host", "printable"]
+           "resolve_checkpoint_path", "to_host", "printable", "save_safetensors", "load_safetensors"]

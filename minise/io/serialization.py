@@ -153,10 +153,13 @@ MAX_NPY_HEADER = 10_000          # bytes of an .npy header (NumPy's own default 
 ENTRY_NAME = re.compile(r"^arrays/\d+\.npy$")
 
 
-def load(path):
+def load(path, map_location=None, weights_only=True):
     """Read what :func:`save` wrote. Arrays come back as NumPy arrays, Tensors as CPU Tensors.
 
-    path: a file name or an open binary file object.
+    path: a file name or an open binary file object. map_location: None or "cpu" (everything
+    on the CPU, the default), or "cuda" / "cuda:N": arrays and Tensors are moved to that GPU,
+    as ``torch.load(path, map_location=...)``. weights_only: accepted for PyTorch scripts;
+    minise never unpickles, so loading is always "weights only" whatever it says.
 
     A file from a stranger is data, never instructions, and never a reason to
     allocate more memory than it holds: before reading a member, ``load``
@@ -170,8 +173,34 @@ def load(path):
     member when there is one, for anything wrong with the file's content:
     not a minise checkpoint, truncated, bit-flipped, a decompression bomb,
     pickled data. An OSError only when the file cannot be opened or read
-    at all (missing, a folder, permission denied, an I/O error of the disk).
+    at all (missing, a folder, permission denied, an I/O error of the disk). A bad
+    ``map_location`` raises TypeError (not a string) or ``backend.DeviceError``.
     """
+    if map_location is not None and not isinstance(map_location, str):
+        raise TypeError(f"ms.load: map_location must be None or a device string ('cpu', 'cuda', 'cuda:N'), "
+                        f"got {type(map_location).__name__}")
+    if map_location is not None:
+        backend.parse_device(map_location)
+    obj = _load(path)
+    if map_location is None or backend.parse_device(map_location)[0] == "cpu":
+        return obj
+    return _to_device(obj, map_location)
+
+
+def _to_device(obj, device):
+    """``obj`` with every array and Tensor moved to ``device`` (dicts, lists and tuples walked)."""
+    if isinstance(obj, Tensor):
+        return Tensor(backend.to_device(obj.data, device), requires_grad=obj.requires_grad)
+    if backend.is_array(obj):
+        return backend.to_device(obj, device)
+    if isinstance(obj, dict):
+        return {key: _to_device(value, device) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(value, device) for value in obj)
+    return obj
+
+
+def _load(path):
     name = repr(path) if hasattr(path, "read") else os.fspath(path)
     opened = None
     if not hasattr(path, "read"):

@@ -250,7 +250,7 @@ class Module:
 
     def num_parameters(self, trainable_only=False):
         """Total number of parameter elements (only those requiring grad if ``trainable_only``)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def apply(self, fn):
         """Call ``fn(module)`` on every submodule (children first) and on self; returns self."""

@@ -400,7 +400,7 @@ class Trainer:
 
     def _print_header(self):
         c = self.config
-        n_params = sum(p.size for _, p in self.named_parameters)
+        n_params = sum(p.numel() for _, p in self.named_parameters)
         schedule = c.schedule + (f" (warmup {c.warmup_epochs:g} epochs)" if c.warmup_epochs and
                                  c.schedule in ("cosine", "step") else "")
         nesterov = " nesterov" if c.nesterov and c.momentum > 0 else ""
