@@ -2,6 +2,7 @@
 
 The "cuda" cases skip (with the reason) when CuPy or a GPU is missing, and run
 when one is present: one test suite for every device.
+``MINISE_TEST_TIMEOUT=<seconds>`` puts a time limit on every test (per_test_timeout.py).
 """
 
 import numpy as np
@@ -9,6 +10,13 @@ import pytest
 
 import minise as ms
 from minise import backend
+from per_test_timeout import (  # noqa: F401  (hooks: pytest finds them by name)
+    pytest_configure,
+    pytest_runtest_call,
+    pytest_runtest_setup,
+    pytest_runtest_teardown,
+    pytest_unconfigure,
+)
 
 DEVICES = ["cpu", "cuda"]
 
