@@ -38,6 +38,10 @@
 # Knobs (environment): PYTHON (default python3), OUT, GPU_CHECK_DEADLINE_S (default 450),
 # GPU_CHECK_WORKERS (pytest-xdist workers; default 6 when xdist is installed, 0 = serial),
 # MINISE_TEST_TIMEOUT (seconds per test, default 60).
+# GPU_CHECK_REHEARSAL=1 rehearses the script on a CPU-only machine: it goes past the GPU gate,
+# runs every step with --device cpu on a small subset (train --subset 256, bench --steps 2 at
+# batch 8, pytest -k cuda),
+# and marks summary.txt as a rehearsal. It checks the script, not the GPU.
 
 set -u -o pipefail
 
@@ -50,17 +54,32 @@ WORK=$(mktemp -d)
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" MPLBACKEND=Agg PYTHONUNBUFFERED=1 MINISE_DATA="$WORK/data"
 export MINISE_TEST_TIMEOUT=${MINISE_TEST_TIMEOUT:-60}
 
+DEVICE=cuda
+EXTRA_TRAIN=()
+EXTRA_BENCH=()
+BENCH_BATCHES=(128 512)
+PYTEST_K="cuda or cupy"
+if [ "${GPU_CHECK_REHEARSAL:-0}" = 1 ]; then
+    DEVICE=cpu
+    EXTRA_TRAIN=(--subset 256)
+    EXTRA_BENCH=(--steps 2 --warmup 1)
+    BENCH_BATCHES=(8)
+    PYTEST_K=cuda      # not "cupy": that also picks the import-time test, which load on a CPU box can fail
+fi
+
 START=$(date +%s)
 DEADLINE=$((START + ${GPU_CHECK_DEADLINE_S:-450}))
 FAILED=0
 RESULTS=()
 CPU_PID=
 
-# Test accuracy after `minise train --model se_resnet20 --dataset embedded --epochs 1 --device cpu
-# --seed 0` (the quickstart's defaults, one epoch), measured on a 2-core "AMD EPYC" (lscpu) with
-# NumPy 2.4 / OpenBLAS, when this script was written. The same epoch on the GPU adds in another
-# order (float32 round-off), so its accuracy is close, not equal.
-REF_CPU_ACC=REF_PENDING
+# Test accuracy after `python -m minise train --model se_resnet20 --dataset embedded --epochs 1
+# --device cpu --seed 0 --no-progress` (the quickstart's defaults, one epoch: 312 steps of 32),
+# measured when this script was written on a 2-core "AMD EPYC" (lscpu), Python 3.11, NumPy 2.4.6
+# with OpenBLAS 0.3.31: "test loss 0.3797 acc 84.45%". The epoch on this machine's CPU should
+# match it closely (another BLAS may round differently); the GPU adds in another order (float32
+# round-off grows over 312 steps), so its accuracy is close, not equal.
+REF_CPU_ACC=84.45
 MAX_ACC_GAP=5      # percentage points between the GPU and the CPU epoch before it counts as a failure
 
 # shellcheck disable=SC2317  # called by the trap
@@ -140,6 +159,7 @@ write_summary() {
     local gpu_acc cpu_acc
     {
         echo "minise GPU check: $(date -u '+%Y-%m-%d %H:%M UTC'), $(( $(date +%s) - START )) s in all"
+        [ "$DEVICE" = cuda ] || echo "REHEARSAL on the CPU (GPU_CHECK_REHEARSAL=1): this checks the script, not a GPU"
         echo "machine: $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1))"
         echo
         echo "== preflight (info.log)"
@@ -165,10 +185,10 @@ write_summary() {
             grep -E '^(epoch|done)' "$OUT/train_cpu.log" 2>/dev/null | sed 's/^/cpu: /'
             echo "${ACC_VERDICT:-}"
         fi
-        for b in 128 512; do
+        for b in "${BENCH_BATCHES[@]}"; do
             if [ -f "$OUT/bench_$b.log" ]; then
                 echo
-                echo "== bench train, se_resnet20, batch $b, cuda vs torch cuda"
+                echo "== bench train, se_resnet20, batch $b, minise vs torch, both on $DEVICE"
                 cat "$OUT/bench_$b.log"
             fi
         done
@@ -195,6 +215,10 @@ log "minise GPU check of $REPO -> $OUT (deadline $((DEADLINE - START)) s)"
 } >"$OUT/info.log"
 timeout 120 "$PY" -c "$CUDA_STATUS_PY" >>"$OUT/info.log" 2>&1
 rc=$?
+if (( rc != 0 )) && [ "$DEVICE" = cpu ]; then
+    log "rehearsal: going past the GPU gate (exit $rc) with --device cpu"
+    rc=0
+fi
 if (( rc != 0 )); then
     (( rc == 124 )) && echo "cuda_status: NOT usable: the check did not finish in 120 s" >>"$OUT/info.log"
     reason=$(sed -n 's/^cuda_status: NOT usable: //p' "$OUT/info.log" | tail -n 1)
@@ -208,7 +232,7 @@ RESULTS+=("$(printf '%-14s %-22s %4ss' preflight ok "$(( $(date +%s) - START ))"
 log "preflight: $(tail -n 1 "$OUT/info.log")"
 
 # --- the CPU epoch, in the background (threads capped: the GPU steps need CPU too) ----
-TRAIN_ARGS=(--model se_resnet20 --dataset embedded --epochs 1 --seed 0 --no-progress)
+TRAIN_ARGS=(--model se_resnet20 --dataset embedded --epochs 1 --seed 0 --no-progress "${EXTRA_TRAIN[@]}")
 cpu_limit=$((DEADLINE - $(date +%s) - 140))     # leaves the benchmarks their time after it
 (( cpu_limit > 330 )) && cpu_limit=330
 CPU_T0=$(date +%s)
@@ -225,11 +249,11 @@ if [ -z "$workers" ]; then
     if "$PY" -c "import xdist" 2>/dev/null; then workers=6; else workers=0; fi
 fi
 (( workers > 0 )) && XDIST=(-n "$workers")
-step pytest 200 pytest.log "$PY" -m pytest tests -k "cuda or cupy" -v --tb=short -p no:cacheprovider \
+step pytest 200 pytest.log "$PY" -m pytest tests -k "$PYTEST_K" -v --tb=short -p no:cacheprovider \
     --continue-on-collection-errors --durations=10 "${XDIST[@]}"
 
 # --- 3. one epoch on the GPU, the CPU epoch beside it ------------------------------------
-step "train cuda" 150 train_cuda.log "$PY" -m minise train "${TRAIN_ARGS[@]}" --device cuda --out "$WORK/run-cuda"
+step "train cuda" 150 train_cuda.log "$PY" -m minise train "${TRAIN_ARGS[@]}" --device "$DEVICE" --out "$WORK/run-cuda"
 wait "$CPU_PID"
 cpu_rc=$?
 CPU_PID=
@@ -254,9 +278,9 @@ fi
 log "$ACC_VERDICT"
 
 # --- 4. benchmarks against PyTorch on the same GPU --------------------------------------
-for b in 128 512; do
+for b in "${BENCH_BATCHES[@]}"; do
     step "bench $b" 75 "bench_$b.log" "$PY" -m minise bench train --model se_resnet20 --batch-size "$b" \
-        --device cuda --compare torch
+        --device "$DEVICE" --compare torch "${EXTRA_BENCH[@]}"
 done
 
 status=$FAILED
