@@ -222,6 +222,8 @@ def to_device(array, device):
     if _is_cupy_array(array) and array.device.id == index:
         return array
     with cupy.cuda.Device(index):
+        if _is_cupy_array(array):   # on another GPU: cupy.asarray would hand it back unmoved
+            return array.copy()     # CuPy copies onto the current device
         return cupy.asarray(array)
 
 

@@ -133,3 +133,17 @@ def test_cuda_status_agrees_with_gpu_available_on_this_machine():
     usable, reason = backend.cuda_status()
     assert usable == backend.gpu_available()
     assert reason
+
+
+def test_to_device_moves_an_array_from_one_gpu_to_another():
+    """cupy.asarray returns a CuPy array unchanged whatever the current device: the move must copy."""
+    if not backend.gpu_available():
+        pytest.skip("cuda: CuPy or a GPU is not available on this machine")
+    import cupy
+
+    if cupy.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("cuda: needs two GPUs")
+    a = backend.to_device(np.arange(6, dtype=np.float32), "cuda:0")
+    b = backend.to_device(a, "cuda:1")
+    assert (a.device.id, b.device.id) == (0, 1)
+    np.testing.assert_array_equal(backend.to_numpy(b), np.arange(6, dtype=np.float32))
