@@ -24,7 +24,7 @@ DEVICES = ["cpu", "cuda"]
 @pytest.fixture(params=DEVICES)
 def device(request):
     if request.param == "cuda" and not backend.gpu_available():
-        pytest.skip("cuda: CuPy or a GPU is not available on this machine")
+        pytest.skip(f"cuda: {backend.cuda_status(probe=False).reason}")   # which link is missing
     return request.param
 
 
