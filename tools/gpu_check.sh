@@ -32,12 +32,16 @@
 # when a step hangs.
 #
 # Exit status: 0  every step passed
-#              1  a step failed, timed out or was skipped for lack of time (summary.txt)
+#              1  a step failed, timed out or was skipped for lack of time (summary.txt),
+#                 or a knob below has a bad value
 #              2  no usable GPU here: nothing but the preflight ran (a CPU-only machine)
 #
 # Knobs (environment): PYTHON (default python3), OUT, GPU_CHECK_DEADLINE_S (default 450),
 # GPU_CHECK_WORKERS (pytest-xdist workers; default 6 when xdist is installed, 0 = serial),
 # MINISE_TEST_TIMEOUT (seconds per test, default 60).
+# A rerun after a fix can be short: GPU_CHECK_STEPS (default "pytest train bench") picks the
+# steps after the preflight, and GPU_CHECK_PYTEST_K replaces pytest's -k expression, e.g.
+#   GPU_CHECK_STEPS=pytest GPU_CHECK_PYTEST_K="cuda and conv" bash tools/gpu_check.sh
 # GPU_CHECK_REHEARSAL=1 rehearses the script on a CPU-only machine: it goes past the GPU gate,
 # runs every step with --device cpu on a small subset (train --subset 256, bench --steps 2 at
 # batch 8, pytest -k cuda),
@@ -59,6 +63,13 @@ EXTRA_TRAIN=()
 EXTRA_BENCH=()
 BENCH_BATCHES=(128 512)
 PYTEST_K="cuda or cupy"
+STEPS=${GPU_CHECK_STEPS:-pytest train bench}
+for word in $STEPS; do
+    case $word in pytest | train | bench) ;; *)
+        echo "gpu_check: GPU_CHECK_STEPS: unknown step '$word' (expected: pytest, train, bench)" >&2
+        exit 1 ;;
+    esac
+done
 if [ "${GPU_CHECK_REHEARSAL:-0}" = 1 ]; then
     DEVICE=cpu
     EXTRA_TRAIN=(--subset 256)
@@ -66,6 +77,7 @@ if [ "${GPU_CHECK_REHEARSAL:-0}" = 1 ]; then
     BENCH_BATCHES=(8)
     PYTEST_K=cuda      # not "cupy": that also picks the import-time test, which load on a CPU box can fail
 fi
+PYTEST_K=${GPU_CHECK_PYTEST_K:-$PYTEST_K}
 
 START=$(date +%s)
 DEADLINE=$((START + ${GPU_CHECK_DEADLINE_S:-450}))
@@ -231,57 +243,68 @@ fi
 RESULTS+=("$(printf '%-14s %-22s %4ss' preflight ok "$(( $(date +%s) - START ))")")
 log "preflight: $(tail -n 1 "$OUT/info.log")"
 
+wants() { [[ " $STEPS " == *" $1 "* ]]; }
+
 # --- the CPU epoch, in the background (threads capped: the GPU steps need CPU too) ----
 TRAIN_ARGS=(--model se_resnet20 --dataset embedded --epochs 1 --seed 0 --no-progress "${EXTRA_TRAIN[@]}")
-cpu_limit=$((DEADLINE - $(date +%s) - 140))     # leaves the benchmarks their time after it
-(( cpu_limit > 330 )) && cpu_limit=330
-CPU_T0=$(date +%s)
-OPENBLAS_NUM_THREADS=8 OMP_NUM_THREADS=8 MKL_NUM_THREADS=8 \
-    timeout -s INT -k 5 "$cpu_limit" "$PY" -m minise train "${TRAIN_ARGS[@]}" --device cpu \
-    --out "$WORK/run-cpu" >"$OUT/train_cpu.log" 2>&1 &
-CPU_PID=$!
-log "train cpu: started in the background (limit ${cpu_limit}s) -> $OUT/train_cpu.log"
+if wants train; then
+    cpu_limit=$((DEADLINE - $(date +%s) - 140))     # leaves the benchmarks their time after it
+    (( cpu_limit > 330 )) && cpu_limit=330
+    CPU_T0=$(date +%s)
+    OPENBLAS_NUM_THREADS=8 OMP_NUM_THREADS=8 MKL_NUM_THREADS=8 \
+        timeout -s INT -k 5 "$cpu_limit" "$PY" -m minise train "${TRAIN_ARGS[@]}" --device cpu \
+        --out "$WORK/run-cpu" >"$OUT/train_cpu.log" 2>&1 &
+    CPU_PID=$!
+    log "train cpu: started in the background (limit ${cpu_limit}s) -> $OUT/train_cpu.log"
+fi
 
 # --- 2. the CuPy test cases ------------------------------------------------------------
-XDIST=()
-workers=${GPU_CHECK_WORKERS:-}
-if [ -z "$workers" ]; then
-    if "$PY" -c "import xdist" 2>/dev/null; then workers=6; else workers=0; fi
+if wants pytest; then
+    XDIST=()
+    workers=${GPU_CHECK_WORKERS:-}
+    if [ -z "$workers" ]; then
+        if "$PY" -c "import xdist" 2>/dev/null; then workers=6; else workers=0; fi
+    fi
+    (( workers > 0 )) && XDIST=(-n "$workers")
+    step pytest 200 pytest.log "$PY" -m pytest tests -k "$PYTEST_K" -v --tb=short -p no:cacheprovider \
+        --continue-on-collection-errors --durations=10 "${XDIST[@]}"
 fi
-(( workers > 0 )) && XDIST=(-n "$workers")
-step pytest 200 pytest.log "$PY" -m pytest tests -k "$PYTEST_K" -v --tb=short -p no:cacheprovider \
-    --continue-on-collection-errors --durations=10 "${XDIST[@]}"
 
 # --- 3. one epoch on the GPU, the CPU epoch beside it ------------------------------------
-step "train cuda" 150 train_cuda.log "$PY" -m minise train "${TRAIN_ARGS[@]}" --device "$DEVICE" --out "$WORK/run-cuda"
-wait "$CPU_PID"
-cpu_rc=$?
-CPU_PID=
-if (( cpu_rc == 0 )); then cpu_status=ok; elif (( cpu_rc == 124 || cpu_rc == 137 )); then
-    cpu_status="TIMEOUT at ${cpu_limit}s"; else cpu_status="FAILED (exit $cpu_rc)"; fi
-RESULTS+=("$(printf '%-14s %-22s %4ss' "train cpu" "$cpu_status" "$(( $(date +%s) - CPU_T0 ))") (background, for the accuracy)")
-gpu_acc=$(best_acc "$OUT/train_cuda.log")
-cpu_acc=$(best_acc "$OUT/train_cpu.log")
-[[ "$REF_CPU_ACC" =~ ^[0-9.]+$ ]] && ref=$REF_CPU_ACC || ref=
-base=${cpu_acc:-$ref}
-if [ -z "$gpu_acc" ]; then
-    ACC_VERDICT="accuracy: FAILED: the GPU epoch reported no test accuracy"
-    FAILED=1
-elif [ -z "$base" ]; then
-    ACC_VERDICT="accuracy: no CPU accuracy to compare with"
-elif awk -v a="$gpu_acc" -v b="$base" -v m="$MAX_ACC_GAP" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= m) }'; then
-    ACC_VERDICT="accuracy: ok: the GPU epoch is within $MAX_ACC_GAP points of the CPU's ($gpu_acc% vs $base%)"
-else
-    ACC_VERDICT="accuracy: FAILED: the GPU epoch is more than $MAX_ACC_GAP points from the CPU's ($gpu_acc% vs $base%)"
-    FAILED=1
+if wants train; then
+    step "train cuda" 150 train_cuda.log "$PY" -m minise train "${TRAIN_ARGS[@]}" --device "$DEVICE" \
+        --out "$WORK/run-cuda"
+    wait "$CPU_PID"
+    cpu_rc=$?
+    CPU_PID=
+    if (( cpu_rc == 0 )); then cpu_status=ok; elif (( cpu_rc == 124 || cpu_rc == 137 )); then
+        cpu_status="TIMEOUT at ${cpu_limit}s"; else cpu_status="FAILED (exit $cpu_rc)"; fi
+    RESULTS+=("$(printf '%-14s %-22s %4ss' "train cpu" "$cpu_status" "$(( $(date +%s) - CPU_T0 ))") (background, for the accuracy)")
+    gpu_acc=$(best_acc "$OUT/train_cuda.log")
+    cpu_acc=$(best_acc "$OUT/train_cpu.log")
+    [[ "$REF_CPU_ACC" =~ ^[0-9.]+$ ]] && ref=$REF_CPU_ACC || ref=
+    base=${cpu_acc:-$ref}
+    if [ -z "$gpu_acc" ]; then
+        ACC_VERDICT="accuracy: FAILED: the GPU epoch reported no test accuracy"
+        FAILED=1
+    elif [ -z "$base" ]; then
+        ACC_VERDICT="accuracy: no CPU accuracy to compare with"
+    elif awk -v a="$gpu_acc" -v b="$base" -v m="$MAX_ACC_GAP" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= m) }'; then
+        ACC_VERDICT="accuracy: ok: the GPU epoch is within $MAX_ACC_GAP points of the CPU's ($gpu_acc% vs $base%)"
+    else
+        ACC_VERDICT="accuracy: FAILED: the GPU epoch is more than $MAX_ACC_GAP points from the CPU's ($gpu_acc% vs $base%)"
+        FAILED=1
+    fi
+    log "$ACC_VERDICT"
 fi
-log "$ACC_VERDICT"
 
 # --- 4. benchmarks against PyTorch on the same GPU --------------------------------------
-for b in "${BENCH_BATCHES[@]}"; do
-    step "bench $b" 75 "bench_$b.log" "$PY" -m minise bench train --model se_resnet20 --batch-size "$b" \
-        --device "$DEVICE" --compare torch "${EXTRA_BENCH[@]}"
-done
+if wants bench; then
+    for b in "${BENCH_BATCHES[@]}"; do
+        step "bench $b" 75 "bench_$b.log" "$PY" -m minise bench train --model se_resnet20 --batch-size "$b" \
+            --device "$DEVICE" --compare torch "${EXTRA_BENCH[@]}"
+    done
+fi
 
 status=$FAILED
 write_summary "$status"
