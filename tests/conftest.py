@@ -7,9 +7,6 @@ when one is present: one test suite for every device.
 
 import numpy as np
 import pytest
-
-import minise as ms
-from minise import backend
 from per_test_timeout import (  # noqa: F401  (hooks: pytest finds them by name)
     pytest_configure,
     pytest_runtest_call,
@@ -17,6 +14,9 @@ from per_test_timeout import (  # noqa: F401  (hooks: pytest finds them by name)
     pytest_runtest_teardown,
     pytest_unconfigure,
 )
+
+import minise as ms
+from minise import backend
 
 DEVICES = ["cpu", "cuda"]
 

@@ -138,7 +138,7 @@ def test_cuda_status_agrees_with_gpu_available_on_this_machine():
 def test_to_device_moves_an_array_from_one_gpu_to_another():
     """cupy.asarray returns a CuPy array unchanged whatever the current device: the move must copy."""
     if not backend.gpu_available():
-        pytest.skip("cuda: CuPy or a GPU is not available on this machine")
+        pytest.skip(f"cuda: {backend.cuda_status(probe=False).reason}")
     import cupy
 
     if cupy.cuda.runtime.getDeviceCount() < 2:

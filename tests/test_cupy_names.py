@@ -59,9 +59,7 @@ def array_module_names():
             root, parts = _chain(node)
             if root in _MODULE_ROOTS:
                 kind, name = "cupy", parts
-            elif root == "get_array_module()":
-                kind, name = "xp", parts
-            elif root == "xp":
+            elif root in ("xp", "get_array_module()"):
                 kind, name = "xp", parts
             elif "xp" in parts[:-1]:                       # self.xp.zeros, x.xp.argmax
                 kind, name = "xp", parts[parts.index("xp") + 1:]
