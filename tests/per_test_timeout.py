@@ -8,7 +8,7 @@ Two stages, for each of a test's setup, call and teardown:
 1. after ``MINISE_TEST_TIMEOUT`` seconds, SIGALRM fails the test with a message naming the
    limit; the run goes on with the next test. This interrupts Python code only: a C call
    that never returns (a GPU kernel that hangs inside a synchronisation) holds it off.
-2. for that case, 30 seconds later ``faulthandler`` prints every thread's stack and ends the
+2. for that case, 15 seconds later ``faulthandler`` prints every thread's stack and ends the
    process. Under pytest-xdist the worker is replaced and the test reported as crashed;
    without it, the run ends there, with the stack that hung.
 
@@ -23,7 +23,7 @@ import sys
 
 import pytest
 
-HARD_EXTRA_S = 30
+HARD_EXTRA_S = 15
 _real_stderr_fd = None   # a copy of the terminal's stderr: pytest captures fd 2 while a test runs
 
 

@@ -266,7 +266,10 @@ if wants pytest; then
         if "$PY" -c "import xdist" 2>/dev/null; then workers=6; else workers=0; fi
     fi
     (( workers > 0 )) && XDIST=(-n "$workers")
-    step pytest 200 pytest.log "$PY" -m pytest tests -k "$PYTEST_K" -v --tb=short -p no:cacheprovider \
+    # 2 CPU threads per worker: the parity tests' PyTorch and NumPy on the CPU would otherwise each
+    # start one thread per core in every worker, beside the CPU epoch's 8
+    step pytest 200 pytest.log env OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2 \
+        "$PY" -m pytest tests -k "$PYTEST_K" -v --tb=short -p no:cacheprovider \
         --continue-on-collection-errors --durations=10 "${XDIST[@]}"
 fi
 
