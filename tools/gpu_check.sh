@@ -44,8 +44,7 @@
 #   GPU_CHECK_STEPS=pytest GPU_CHECK_PYTEST_K="cuda and conv" bash tools/gpu_check.sh
 # GPU_CHECK_REHEARSAL=1 rehearses the script on a CPU-only machine: it goes past the GPU gate,
 # runs every step with --device cpu on a small subset (train --subset 256, bench --steps 2 at
-# batch 8, pytest -k cuda),
-# and marks summary.txt as a rehearsal. It checks the script, not the GPU.
+# batch 8, pytest -k cuda), and marks summary.txt as a rehearsal. It checks the script, not the GPU.
 
 set -u -o pipefail
 
@@ -55,6 +54,13 @@ PY=${PYTHON:-python3}
 OUT=${OUT:-$REPO/gpu-check-out}
 mkdir -p "$OUT" || { echo "gpu_check: cannot create OUT=$OUT" >&2; exit 1; }
 WORK=$(mktemp -d)
+CPU_PID=
+# shellcheck disable=SC2317  # called by the trap
+cleanup() {
+    [ -n "$CPU_PID" ] && kill "$CPU_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" MPLBACKEND=Agg PYTHONUNBUFFERED=1 MINISE_DATA="$WORK/data"
 export MINISE_TEST_TIMEOUT=${MINISE_TEST_TIMEOUT:-60}
 
@@ -83,7 +89,6 @@ START=$(date +%s)
 DEADLINE=$((START + ${GPU_CHECK_DEADLINE_S:-450}))
 FAILED=0
 RESULTS=()
-CPU_PID=
 
 # Test accuracy after `python -m minise train --model se_resnet20 --dataset embedded --epochs 1
 # --device cpu --seed 0 --no-progress` (the quickstart's defaults, one epoch: 312 steps of 32),
@@ -93,13 +98,6 @@ CPU_PID=
 # round-off grows over 312 steps), so its accuracy is close, not equal.
 REF_CPU_ACC=84.45
 MAX_ACC_GAP=5      # percentage points between the GPU and the CPU epoch before it counts as a failure
-
-# shellcheck disable=SC2317  # called by the trap
-cleanup() {
-    [ -n "$CPU_PID" ] && kill "$CPU_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 log() { echo "[gpu_check $(( $(date +%s) - START ))s] $*"; }
 
