@@ -155,7 +155,8 @@ class MaxDim(Function):
         if x.shape[self.axis] == 0:
             raise IndexError(f"{self.pick[3:]}(): Expected reduction dim {self.axis} to have non-zero size, "
                              f"got shape {self.input_shape}")
-        index = xp.expand_dims(getattr(xp, self.pick)(x, axis=self.axis), self.axis)
+        pick = xp.argmax if self.pick == "argmax" else xp.argmin
+        index = xp.expand_dims(pick(x, axis=self.axis), self.axis)
         y = xp.take_along_axis(x, index, axis=self.axis)
         self.index = index
         shape = y.shape if self.keepdim else y.shape[: self.axis] + y.shape[self.axis + 1 :]
@@ -304,12 +305,14 @@ def _arg(x, axis, keepdims, dim, keepdim, op):
         if not x.numel():
             raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0 "
                              f"(got shape {x.shape})")
-        index = getattr(x.xp, op)(x.data.reshape(-1))
+        pick = x.xp.argmax if op == "argmax" else x.xp.argmin
+        index = pick(x.data.reshape(-1))
         return Tensor(x.xp.asarray(index, dtype=np.int64).reshape((1,) * x.ndim if keepdims else ()))
     (a,) = dim_tuple(axis, x.ndim, op) or (0,)
     _check_nonempty(x.data, axis, (a,) if x.ndim else (), op)
     data = x.data if x.ndim else x.data.reshape(1)
-    index = getattr(x.xp, op)(data, axis=a, keepdims=keepdims)
+    pick = x.xp.argmax if op == "argmax" else x.xp.argmin
+    index = pick(data, axis=a, keepdims=keepdims)
     return Tensor(x.xp.asarray(index, dtype=np.int64).reshape(() if not x.ndim else index.shape))
 
 
