@@ -45,7 +45,7 @@ def _twin(rel):
 
 
 def _strip_code(text):
-    return re.sub(r"```.*?```", "", text, flags=re.S)
+    return re.sub(r"```.*?```", "", text, flags=re.DOTALL)
 
 
 ENGLISH = _english_pages()
@@ -77,10 +77,10 @@ def test_chinese_twin_is_chinese_and_keeps_the_anchors_figures_and_equations(rel
     assert not lost, f"docs/{_twin(rel)} lacks the anchors {sorted(lost)} (links point at them)"
     figures = re.findall(r"\]\((figures/[^)]+)\)", en)
     assert re.findall(r"\]\((figures/[^)]+)\)", zh) == figures, f"docs/{_twin(rel)}: not the same figures"
-    display = len(re.findall(r"^\$\$", en, flags=re.M))
-    assert len(re.findall(r"^\$\$", zh, flags=re.M)) == display, f"docs/{_twin(rel)}: not the same equations"
-    en_code = re.findall(r"```[a-z]*\n(.*?)```", en, flags=re.S)
-    zh_code = [c.replace("tutorials/zh/", "tutorials/") for c in re.findall(r"```[a-z]*\n(.*?)```", zh, flags=re.S)]
+    display = len(re.findall(r"^\$\$", en, flags=re.MULTILINE))
+    assert len(re.findall(r"^\$\$", zh, flags=re.MULTILINE)) == display, f"docs/{_twin(rel)}: not the same equations"
+    en_code = re.findall(r"```[a-z]*\n(.*?)```", en, flags=re.DOTALL)
+    zh_code = [c.replace("tutorials/zh/", "tutorials/") for c in re.findall(r"```[a-z]*\n(.*?)```", zh, flags=re.DOTALL)]
     assert zh_code == en_code, (
         f"docs/{_twin(rel)}: the code blocks must be the English page's, unchanged (except for "
         "pointing at tutorials/zh/)")
@@ -92,7 +92,7 @@ def test_readme_zh_has_the_same_two_setup_commands_and_the_english_readme_links_
     assert "(README.zh-CN.md)" in readme and "(README.md)" in zh
 
     def commands(text):
-        blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+        blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
         return [line.split("#")[0].strip() for b in blocks for line in b.splitlines() if line.strip()]
 
     setup = ["pip install -e .", "minise train --model se_resnet20 --dataset embedded"]
@@ -103,7 +103,7 @@ def test_readme_zh_has_the_same_two_setup_commands_and_the_english_readme_links_
 
 def test_mkdocs_config_is_bilingual_and_loads_nothing_from_outside():
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
-    assert re.search(r"^\s+font: false", config, flags=re.M), "theme.font must be false (no Google Fonts)"
+    assert re.search(r"^\s+font: false", config, flags=re.MULTILINE), "theme.font must be false (no Google Fonts)"
     assert "docs_structure: suffix" in config and "locale: zh" in config
     assert not re.search(r"https?://", re.sub(r"#.*", "", config)), "mkdocs.yml must not load URLs"
     assert "mkdocs-static-i18n" in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
@@ -123,7 +123,8 @@ def site(tmp_path_factory):
     out = tmp_path_factory.mktemp("site")
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), capture_output=True, text=True, timeout=300)
+        cwd=ROOT, env=dict(os.environ, NO_MKDOCS_2_WARNING="1"), capture_output=True, text=True, timeout=300,
+        check=False)
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
     return out
 
@@ -150,12 +151,12 @@ def test_site_builds_both_languages_with_a_switcher(site):
     assert "中文导读" in (site / "zh" / "api" / "index.html").read_text(encoding="utf-8")
 
 
-_EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.I)
+_EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
 
 
 def _external_resources(html):
     found = []
-    for tag, attrs in re.findall(r"<(script|link|img|iframe|source|audio|video|embed)\b([^>]*)>", html, flags=re.I):
+    for tag, attrs in re.findall(r"<(script|link|img|iframe|source|audio|video|embed)\b([^>]*)>", html, flags=re.IGNORECASE):
         if tag.lower() == "link":
             rel = re.search(r'rel="([^"]*)"', attrs)
             if rel and rel.group(1).lower() in ("alternate", "canonical"):
@@ -163,7 +164,7 @@ def _external_resources(html):
         for url in re.findall(r'\b(?:src|href|srcset)="([^"]*)"', attrs):
             if _EXTERNAL.match(url.strip()):
                 found.append(f"<{tag} {url}>")
-    for css in re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.S | re.I):
+    for css in re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.DOTALL | re.IGNORECASE):
         found += _css_external(css)
     return found
 
@@ -222,7 +223,7 @@ def test_a_real_browser_typesets_the_chinese_se_block_page_offline(site):
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--virtual-time-budget=5000",
          "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120, check=False)
     dom = result.stdout
     assert "挤压" in dom, f"Chromium rendered nothing:\n{result.stderr[-2000:]}"
     rendered = len(re.findall(r'class="katex-display"', dom))

@@ -124,7 +124,8 @@ def execute(path: Path, timeout: int = 1800) -> float:
     import nbclient
     import nbformat
 
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # figures must end up in the outputs: Jupyter's inline backend, whatever the caller's MPLBACKEND
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
     nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3",
