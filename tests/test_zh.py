@@ -131,10 +131,12 @@ def test_scrub_paths_makes_this_machines_paths_relative():
     folder = ZH_DIR
     nb = {"cells": [{"cell_type": "code", "outputs": [
         {"output_type": "stream", "text": [f"run folders in {folder}/runs\n"]},
-        {"output_type": "execute_result", "data": {"text/plain": f"'{tool.ROOT}/data'"}}]}]}
+        {"output_type": "execute_result", "data": {"text/plain": f"'{tool.ROOT}/data'"}},
+        {"output_type": "stream", "text": f"CIFAR-10 not found in {Path.home()}/.cache/minise\n"}]}]}
     tool.scrub_paths(nb, folder)
     assert nb["cells"][0]["outputs"][0]["text"] == "run folders in runs\n"
     assert nb["cells"][0]["outputs"][1]["data"]["text/plain"] == "'data'"
+    assert nb["cells"][0]["outputs"][2]["text"] == "CIFAR-10 not found in ~/.cache/minise\n"
 
 
 # --- Chinese figure labels ---------------------------------------------------------------

@@ -100,8 +100,9 @@ def sync(en: dict, zh: dict) -> list[int]:
 
 
 def scrub_paths(nb: dict, folder: Path) -> None:
-    """Replace this machine's absolute paths in text outputs by relative ones."""
-    replacements = [(str(folder) + os.sep, ""), (str(folder), "."), (str(ROOT) + os.sep, ""), (str(ROOT), ".")]
+    """Replace this machine's absolute paths in text outputs by relative ones (and the home folder by ~)."""
+    replacements = [(str(folder) + os.sep, ""), (str(folder), "."), (str(ROOT) + os.sep, ""), (str(ROOT), "."),
+                    (str(Path.home()), "~")]
 
     def fix(text):
         for old, new in replacements:
