@@ -393,7 +393,6 @@ _reshape += [Sample((make(()),), {"shape": (1, 1)}, desc="0-d"),
              Sample((make((0, 3)),), {"shape": (-1, 0)}, desc="error: -1 with 0 elements")]
 op("reshape", lambda x, shape: F.reshape(x, *shape), lambda x, shape: x.reshape(shape), _reshape)
 op("Tensor.reshape", lambda x, shape: x.reshape(shape), lambda x, shape: x.reshape(shape), _reshape[::2])
-op("Tensor.view", lambda x, shape: x.view(*shape), lambda x, shape: x.reshape(*shape), _reshape[1::3])
 
 _view = [s for s in _reshape if "transposed" not in s.desc]
 _view += [Sample((transposed((3, 4)),), {"shape": (12,)}, desc="error: transposed view needs a copy"),
@@ -401,6 +400,7 @@ _view += [Sample((transposed((3, 4)),), {"shape": (12,)}, desc="error: transpose
           Sample((flipped((4, 3)),), {"shape": (4, 1, 3)}, desc="negative stride, a new dim"),
           Sample((make((2, 3)),), {"shape": (-1, -1)}, desc="error: two -1")]
 op("view", lambda x, shape: F.view(x, *shape), lambda x, shape: x.view(*shape), _view)
+op("Tensor.view", lambda x, shape: x.view(*shape), lambda x, shape: x.view(*shape), _view[1::3])
 
 _squeeze = [Sample((make((1, 3, 1, 2), dt),), kw, desc=f"{dt} {kw}") for dt in ("float32", "int64", "bool")
             for kw in [{}, {"dim": 0}, {"dim": -2}, {"dim": 1}, {"dim": (0, 2)}, {"dim": ()}]]

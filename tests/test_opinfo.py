@@ -1,9 +1,10 @@
 """The differential harness: every (op, sample) of tests/opinfo.py through minise and PyTorch.
 
 For each pair the oracle is PyTorch: the same value (NaN where PyTorch has NaN),
-the same dtype and shape, the same gradient for every floating input (with a
-fixed upstream gradient), or, where PyTorch refuses the input, an exception of
-the same class (or a subclass) from minise. Skipped as a whole without torch.
+the same dtype, shape and requires_grad, the same gradient for every floating
+input (with a fixed upstream gradient; of the values, for a (values, indices)
+pair), or, where PyTorch refuses the input, an exception of the same class (or
+a subclass) from minise. Skipped as a whole without torch.
 """
 
 import inspect
@@ -97,6 +98,9 @@ def test_op_matches_torch(case):
     if ms_error is not None:
         raise AssertionError(f"PyTorch accepts this input, minise raised {type(ms_error).__name__}") from ms_error
     _compare(got, want, "value")
+    if isinstance(got, ms.Tensor) and isinstance(want, torch.Tensor):
+        assert got.requires_grad == want.requires_grad, (f"requires_grad {got.requires_grad}, "
+                                                         f"PyTorch {want.requires_grad}")
     if isinstance(want, tuple) and want and isinstance(want[0], torch.Tensor):
         got, want = got[0], want[0]     # (values, indices), as torch.max(x, dim): the values carry the gradient
     if not (grad and isinstance(got, ms.Tensor) and got.requires_grad and want.requires_grad):
