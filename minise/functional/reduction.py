@@ -284,7 +284,11 @@ def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def amax(x, dim=None, keepdim=False):
-    """The values of the maximum over ``dim`` (an int or a tuple; None: all), as ``torch.amax``."""
+    """The values of the maximum over ``dim`` (an int or a tuple; None: all), as ``torch.amax``.
+
+    Ties share the gradient evenly, as torch.amax; a NaN maximum shares it among the NaNs (torch.amax
+    gives NaN gradients there: docs/differences.md).
+    """
     return Max(dim, keepdim)(x)
 
 
