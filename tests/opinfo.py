@@ -305,6 +305,80 @@ for _name in ("argmax", "argmin"):
     op(f"Tensor.{_name}", lambda x, n=_name, **kw: getattr(x, n)(**kw), torch_arg(_name), arg_samples()[::2],
        grad=False)
 
+def torch_amax(name):
+    def run(x, axis=None, keepdims=False):
+        fn = getattr(torch, name)
+        return fn(x, axis) if isinstance(axis, float) else fn(x, dim=() if axis is None else axis, keepdim=keepdims)
+    return run
+
+
+for _name in ("amax", "amin"):   # PyTorch's values-only reduction: dim (int or tuple), keepdim
+    _samples = [Sample(s.args, s.kwargs, s.desc, s.no_grad or ("amax NaN gradient" if "nan" in s.desc else ""))
+                for s in reduction_samples()]
+    op(_name, lambda x, n=_name, axis=None, keepdims=False: getattr(F, n)(x, axis, keepdims), torch_amax(_name),
+       _samples)
+    op(f"{_name} with dim=/keepdim=", lambda x, n=_name: getattr(F, n)(x, dim=(0, 1), keepdim=True),
+       lambda x, n=_name: getattr(torch, n)(x, dim=(0, 1), keepdim=True), [Sample((make((2, 3)),))])
+
+
+def dim_samples(dtypes=ALL):
+    """Positional (x, dim[, keepdim]) samples for PyTorch's ``max(x, dim)`` -> (values, indices)."""
+    out = []
+    for dtype in dtypes:
+        x = make((3, 4), dtype, seed=4)
+        out += [Sample((x, 1), desc=f"{dtype} dim 1"), Sample((x, -2, True), desc=f"{dtype} dim -2 keepdim")]
+    out += [Sample((make(()), 0), desc="0-d dim 0"), Sample((make(()), -1, True), desc="0-d dim -1 keepdim"),
+            Sample((make((0, 3)), 1), desc="empty, reduce the non-empty dim"),
+            Sample((make((5,)), 0), desc="1-D"),
+            Sample((make((2, 6), kind="special"), 1), desc="nan wins"),
+            Sample((np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], np.float32), 1), desc="ties: first index"),
+            Sample((transposed((3, 4)), 0), desc="transposed view"),
+            Sample((flipped((4, 3)), 1), desc="negative stride"),
+            Sample((make((0, 3)), 0), desc="error: empty, reduce the empty dim"),
+            Sample((make((2, 3)), 2), desc="error: dim out of range"),
+            Sample((make((2, 3)), 1.5), desc="error: float dim")]
+    return out
+
+
+for _name in ("max", "min"):   # x.max(1): (values, indices) as torch.max(x, 1); x.max(axis=1) is the entry above
+    _samples = dim_samples()
+    op(f"{_name} with dim", getattr(F, _name), getattr(torch, _name) if torch else None,
+       _samples + [Sample((make((2, 3)), make((2, 3), seed=1)), desc="a second tensor: elementwise")])
+    op(f"Tensor.{_name} with dim", lambda x, *a, n=_name: getattr(x, n)(*a),
+       lambda x, *a, n=_name: getattr(x, n)(*a), _samples[1::2])
+    op(f"Tensor.{_name} with dim=/keepdim=", lambda x, n=_name: getattr(x, n)(dim=1, keepdim=True),
+       lambda x, n=_name: getattr(x, n)(dim=1, keepdim=True), [Sample((make((2, 3), dt),), desc=dt) for dt in ALL])
+for _name in ("argmax", "argmin"):   # PyTorch's order: (x, dim=None, keepdim=False)
+    _x = make((3, 4), seed=5)
+    op(f"{_name} with dim", getattr(F, _name), getattr(torch, _name) if torch else None,
+       [Sample((_x, 1), desc="dim 1"), Sample((_x, -2, True), desc="dim -2 keepdim"),
+        Sample((_x,), {"dim": 0, "keepdim": True}, desc="dim= keepdim="), Sample((_x,), {"keepdim": True},
+                                                                                desc="flat keepdim"),
+        Sample((make((2, 6), kind="special"), 1), desc="nan"), Sample((_x, 2), desc="error: dim")], grad=False)
+
+_norm = [Sample((make((3, 4), dt),), kw, desc=f"{dt} {kw}") for dt in FLOATS
+         for kw in [{}, {"p": 1, "dim": 1}, {"p": float("inf"), "dim": 0}, {"p": 3, "dim": (0, 1), "keepdim": True},
+                    {"p": "fro"}]]
+_norm += [Sample((make(()),), {}, desc="0-d"), Sample((make(()),), {"dim": -1}, desc="0-d dim -1"),
+          Sample((make((5,)),), {"p": 2.5}, desc="1-D p=2.5"),
+          Sample((make((0, 3)),), {}, desc="empty, full"), Sample((make((0, 3)),), {"dim": 1}, desc="empty, dim 1"),
+          Sample((make((0, 3)),), {"p": 1, "dim": 0}, desc="empty, reduce the empty dim"),
+          Sample((make((2, 6), kind="special"),), {"dim": 1}, desc="nan/inf"),
+          Sample((make((2, 6), kind="special"),), {"p": float("inf")}, desc="nan/inf, p=inf"),
+          Sample((make((2, 6), kind="special"),), {"p": 1, "dim": 1}, desc="nan/inf, p=1"),
+          Sample((make((2, 6), kind="special"),), {"p": 3, "dim": 0}, desc="nan/inf, p=3"),
+          Sample((np.zeros((2, 3), np.float32),), {}, desc="zeros: gradient 0"),
+          Sample((np.zeros((2, 3), np.float32),), {"p": 3, "dim": 1}, desc="zeros p=3"),
+          Sample((np.array([[1.0, -3.0, 3.0], [2.0, 0.0, -2.0]], np.float32),), {"p": float("inf"), "dim": 1},
+                 desc="p=inf ties"),
+          Sample((np.full((4,), 300.0, np.float16),), {}, desc="float16 sum of squares > 65504"),
+          Sample((transposed((3, 4)),), {"dim": 0}, desc="transposed view"),
+          Sample((flipped((4, 3)),), {"p": 1, "dim": 1}, desc="negative stride"),
+          Sample((make((2, 3), "int64"),), {}, desc="error: int64"),
+          Sample((make((2, 3)),), {"dim": 2}, desc="error: dim out of range")]
+op("norm", F.norm, torch.norm if torch else None, _norm)
+op("Tensor.norm", lambda x, **kw: x.norm(**kw), lambda x, **kw: x.norm(**kw), _norm[::3])
+
 # --- matmul ------------------------------------------------------------------------
 op("matmul", F.matmul, lambda a, b: torch.matmul(a, b), matmul_samples())
 
@@ -319,7 +393,53 @@ _reshape += [Sample((make(()),), {"shape": (1, 1)}, desc="0-d"),
              Sample((make((0, 3)),), {"shape": (-1, 0)}, desc="error: -1 with 0 elements")]
 op("reshape", lambda x, shape: F.reshape(x, *shape), lambda x, shape: x.reshape(shape), _reshape)
 op("Tensor.reshape", lambda x, shape: x.reshape(shape), lambda x, shape: x.reshape(shape), _reshape[::2])
-op("Tensor.view", lambda x, shape: x.view(*shape), lambda x, shape: x.reshape(*shape), _reshape[1::3])
+
+_view = [s for s in _reshape if "transposed" not in s.desc]
+_view += [Sample((transposed((3, 4)),), {"shape": (12,)}, desc="error: transposed view needs a copy"),
+          Sample((transposed((3, 4)),), {"shape": (3, 4, 1)}, desc="transposed view, a new trailing dim"),
+          Sample((flipped((4, 3)),), {"shape": (4, 1, 3)}, desc="negative stride, a new dim"),
+          Sample((make((2, 3)),), {"shape": (-1, -1)}, desc="error: two -1")]
+op("view", lambda x, shape: F.view(x, *shape), lambda x, shape: x.view(*shape), _view)
+op("Tensor.view", lambda x, shape: x.view(*shape), lambda x, shape: x.view(*shape), _view[1::3])
+
+_squeeze = [Sample((make((1, 3, 1, 2), dt),), kw, desc=f"{dt} {kw}") for dt in ("float32", "int64", "bool")
+            for kw in [{}, {"dim": 0}, {"dim": -2}, {"dim": 1}, {"dim": (0, 2)}, {"dim": ()}]]
+_squeeze += [Sample((make(()),), {}, desc="0-d"), Sample((make(()),), {"dim": 0}, desc="0-d dim 0"),
+             Sample((make(()),), {"dim": -1}, desc="0-d dim -1"),
+             Sample((make((0, 1, 3)),), {}, desc="empty"), Sample((make((0, 1, 3)),), {"dim": 0}, desc="empty dim 0"),
+             Sample((transposed((1, 3, 1)),), {}, desc="transposed view"),
+             Sample((flipped((2, 1, 3)),), {"dim": 1}, desc="negative stride"),
+             Sample((make((1, 3)),), {"dim": 2}, desc="error: dim out of range"),
+             Sample((make((1, 3)),), {"dim": (0, 0)}, desc="error: repeated dim"),
+             Sample((make((1, 3)),), {"dim": 0.5}, desc="error: float dim")]
+op("squeeze", lambda x, **kw: F.squeeze(x, **kw), lambda x, **kw: torch.squeeze(x, **kw), _squeeze)
+op("Tensor.squeeze", lambda x, **kw: x.squeeze(**kw), lambda x, **kw: x.squeeze(**kw), _squeeze[::2])
+
+_unsqueeze = [Sample((make((2, 3), dt),), {"dim": d}, desc=f"{dt} dim {d}") for dt in ("float32", "uint8", "float16")
+              for d in (0, -1, 2, -3, 1)]
+_unsqueeze += [Sample((make(()),), {"dim": 0}, desc="0-d dim 0"), Sample((make(()),), {"dim": -1}, desc="0-d dim -1"),
+               Sample((make((0, 3)),), {"dim": 1}, desc="empty"),
+               Sample((transposed((3, 4)),), {"dim": 1}, desc="transposed view"),
+               Sample((flipped((4, 3)),), {"dim": -1}, desc="negative stride"),
+               Sample((make((2, 3)),), {"dim": 3}, desc="error: dim out of range"),
+               Sample((make((2, 3)),), {"dim": -4}, desc="error: negative dim out of range"),
+               Sample((make(()),), {"dim": 1}, desc="error: 0-d dim 1")]
+op("unsqueeze", lambda x, dim: F.unsqueeze(x, dim), lambda x, dim: torch.unsqueeze(x, dim), _unsqueeze)
+op("Tensor.unsqueeze", lambda x, dim: x.unsqueeze(dim), lambda x, dim: x.unsqueeze(dim), _unsqueeze[::2])
+
+op("clone", F.clone, torch.clone if torch else None, unary_samples())
+op("Tensor.clone", lambda x: x.clone(), lambda x: x.clone(), unary_samples()[::3])
+_contiguous = [Sample((make((2, 3), dt),), desc=dt) for dt in ALL]
+_contiguous += [Sample((make(()),), desc="0-d"), Sample((make((0, 3)),), desc="empty"),
+                Sample((transposed((3, 4)),), desc="transposed view"),
+                Sample((flipped((4, 3)),), desc="negative stride"),
+                Sample((make((6,), kind="special"),), desc="nan/inf")]
+op("contiguous", F.contiguous, lambda x: x.contiguous(), _contiguous)
+op("Tensor.contiguous", lambda x: x.contiguous(), lambda x: x.contiguous(), _contiguous[::2])
+op("contiguous: the result is C-contiguous", lambda x: F.contiguous(x).data.flags.c_contiguous,
+   lambda x: x.contiguous().is_contiguous(), _contiguous[-3:], grad=False)
+op("Tensor.is_contiguous after .T.contiguous()", lambda x: x.T.contiguous().data.flags.c_contiguous,
+   lambda x: x.T.contiguous().is_contiguous(), [Sample((make((2, 3)),))], grad=False)
 
 _transpose = [Sample((make((2, 3, 4), dt),), {"dims": d}, desc=f"{dt} {d}") for dt in ("float32", "int64")
               for d in [(0, 1), (-1, 0), (2, 2)]]
@@ -405,6 +525,14 @@ op("cast", lambda x, dtype: F.cast(x, dtype), lambda x, dtype: x.to(_torch_dtype
 op("Tensor.astype", lambda x, dtype: x.astype(dtype), lambda x, dtype: x.to(_torch_dtype(dtype)), _casts[::2])
 op("Tensor.float", lambda x: x.float(), lambda x: x.float(), [Sample((make((2,), dt),), desc=dt) for dt in ALL])
 op("Tensor.double", lambda x: x.double(), lambda x: x.double(), [Sample((make((2,), dt),), desc=dt) for dt in ALL])
+op("Tensor.long", lambda x: x.long(), lambda x: x.long(),
+   [Sample((make((2,), dt),), desc=dt) for dt in ALL] + [Sample((np.array([-2.7, -0.5, 0.5, 2.7], np.float32),),
+                                                                desc="rounds towards zero"),
+                                                         Sample((make((0, 2)),), desc="empty"),
+                                                         Sample((transposed((2, 3)),), desc="transposed view")])
+op("Tensor.dim", lambda x: x.dim(), lambda x: x.dim(), unary_samples()[::4], grad=False)
+op("Tensor.numel", lambda x: x.numel(), lambda x: x.numel(), unary_samples()[::4] + [
+    Sample((transposed((3, 4)),), desc="transposed view")], grad=False)
 op("to_device", lambda x: F.to_device(x, "cpu"), lambda x: x.to("cpu"), unary_samples(("float32", "int64")))
 op("Tensor.to", lambda x: x.to("cpu"), lambda x: x.to("cpu"), unary_samples(("float32",))[:2])
 op("Tensor.cpu", lambda x: x.cpu(), lambda x: x.cpu(), unary_samples(("float32",))[:2])
@@ -444,6 +572,63 @@ op("cross_entropy", lambda x, **kw: F.cross_entropy(x, _labels, **kw),
    lambda x, **kw: tF.cross_entropy(x, torch.from_numpy(_labels), **kw), _ce)
 op("cross_entropy of an empty batch", lambda x: F.cross_entropy(x, np.zeros(0, np.int64)),
    lambda x: tF.cross_entropy(x, torch.zeros(0, dtype=torch.long)), [Sample((make((0, 4)),))], grad=False)
+
+# nll_loss: log-probabilities (N, K) and int64 labels (N,), both passed as arrays (the labels get no gradient)
+_nll = [Sample((make((3, 4), dt), _labels), desc=dt) for dt in FLOATS]
+_nll += [Sample((make((3, 4)), _labels), {"reduction": r}, desc=r) for r in ("sum", "none")]
+_nll += [Sample((make((3, 4), kind="special"), _labels), desc="nan/inf"),
+         Sample((transposed((3, 4)), _labels), desc="transposed view"),
+         Sample((make((0, 4)), np.zeros(0, np.int64)), desc="empty batch: mean is nan"),
+         Sample((make((0, 4)), np.zeros(0, np.int64)), {"reduction": "sum"}, desc="empty batch, sum"),
+         Sample((make((3, 4), "int64"), _labels), desc="error: int64 input"),
+         Sample((make((3, 4)), np.array([0, 4, 1])), desc="error: label out of range"),
+         Sample((make((3, 4)), np.array([0, -1, 1])), desc="error: negative label"),
+         Sample((make((3, 4)), np.array([0, 1])), desc="error: batch sizes differ"),
+         Sample((make((3, 4)), _labels), {"reduction": "avg"}, desc="error: reduction")]
+op("nll_loss", F.nll_loss, tF.nll_loss if tF else None, _nll)
+op("cross_entropy with a label out of range", F.cross_entropy, tF.cross_entropy if tF else None,
+   [Sample((make((3, 4)), np.array([0, 4, 1])), desc="error: label out of range")])
+
+# regression losses: input and target of the same shape; shapes that would broadcast are a
+# deliberate ValueError in minise (docs/differences.md), so no sample has them
+_regression = [Sample((make((3, 4), dt), make((3, 4), dt, seed=1)), desc=dt) for dt in FLOATS]
+_regression += [Sample((make((3, 4)), make((3, 4), seed=1)), {"reduction": r}, desc=r) for r in ("sum", "none")]
+_regression += [Sample((make((6,), kind="special"), make((6,), seed=1)), desc="nan/inf"),
+                Sample((make(()), make((), seed=1)), desc="0-d"),
+                Sample((make((5,)), make((5,), seed=1)), desc="1-D"),
+                Sample((make((0, 3)), make((0, 3), seed=1)), desc="empty: mean is nan"),
+                Sample((make((0, 3)), make((0, 3), seed=1)), {"reduction": "sum"}, desc="empty, sum"),
+                Sample((transposed((3, 4)), flipped((3, 4))), desc="strided views"),
+                Sample((make((3,), "float32"), make((3,), "float64", seed=1)), desc="float32, float64"),
+                Sample((make((3,), "float16"), make((3,), "float32", seed=1)), desc="float16, float32"),
+                Sample((make((3,), "int64"), make((3,), "int64", seed=1)), desc="int64"),
+                Sample((make((3,), "int64"), make((3,), "int64", seed=1)), {"reduction": "sum"}, desc="int64, sum"),
+                Sample((make((3,), "int64"), make((3,), "float32", seed=1)), desc="int64, float32"),
+                Sample((make((3,)), make((3,), seed=1)), {"reduction": "avg"}, desc="error: reduction")]
+for _name in ("mse_loss", "l1_loss"):
+    op(_name, getattr(F, _name), getattr(tF, _name) if tF else None, _regression)
+
+
+def _probabilities(shape, dtype="float32", seed=1):
+    return np.asarray((make(shape, dtype, "positive", seed) - 0.5) / 2, dtype)   # in [0, 1)
+
+
+_bce = [Sample((make((3, 4), dt), _probabilities((3, 4), dt)), desc=dt) for dt in FLOATS]
+_bce += [Sample((make((3, 4)), _probabilities((3, 4))), {"reduction": r}, desc=r) for r in ("sum", "none")]
+_bce += [Sample((np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0], np.float32), _probabilities((5,))),
+                desc="large logits"),
+         Sample((make((6,), kind="special"), _probabilities((6,))), desc="nan/inf"),
+         Sample((make(()), _probabilities(())), desc="0-d"),
+         Sample((make((0, 3)), _probabilities((0, 3))), desc="empty: mean is nan"),
+         Sample((transposed((3, 4)), flipped((3, 4), kind="positive") / 3), desc="strided views"),
+         Sample((make((3,), "float64"), _probabilities((3,), "float32")), desc="float64, float32: the target's dtype"),
+         Sample((make((3,), "float32"), _probabilities((3,), "float16")), desc="float32, float16"),
+         Sample((make((3,)), np.array([0, 1, 1])), desc="error: int64 target"),
+         Sample((make((3,), "int64"), _probabilities((3,))), desc="error: int64 input"),
+         Sample((make((3, 1)), _probabilities((3,))), desc="error: shapes differ"),
+         Sample((make((3,)), _probabilities((3,))), {"reduction": "avg"}, desc="error: reduction")]
+op("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits,
+   tF.binary_cross_entropy_with_logits if tF else None, _bce)
 
 _dropout = [Sample((make((3, 4), dt),), {"p": p, "training": t}, desc=f"{dt} p={p} training={t}")
             for dt in FLOATS for p, t in [(0.0, True), (0.5, False), (1.0, True)]]
@@ -502,6 +687,22 @@ _global += [Sample((np.full((1, 1, 64, 64), 100, np.float16),), desc="float16 su
 op("global_avg_pool2d", F.global_avg_pool2d, lambda x: x.mean((2, 3)), _global)
 op("global_max_pool2d", F.global_max_pool2d, lambda x: tF.max_pool2d(x, x.shape[2:]).flatten(2).squeeze(-1), _global)
 
+
+_adaptive = [Sample((make((2, 3, 6, 6), dt), size), desc=f"{dt} {size}") for dt in ("float32", "float64")
+             for size in (1, 3, (2, 3), (4, 5), (None, 2), (8, 7))]
+_adaptive += [Sample((make((1, 2, 6, 6), "float16"), size), desc=f"float16 {size}") for size in (1, 3)]
+_adaptive += [Sample((np.array([[[[1.0, np.nan, np.nan, 2.0], [0.0, 5.0, 5.0, -np.inf],
+                                  [3.0, 3.0, 1.0, 1.0]]]], np.float32), size), desc=f"nan and ties {size}")
+              for size in (1, (2, 2), (2, 3))]
+_adaptive += [Sample((make((3, 6, 5)), (2, 3)), desc="unbatched"),
+              Sample((make((0, 3, 4, 4)), 2), desc="empty batch"),
+              Sample((flipped((2, 3, 4, 4)), (3, 2)), desc="negative stride"),
+              Sample((transposed((2, 3, 5, 4)), (2, 3)), desc="transposed view"),
+              Sample((make((1, 2, 5, 7)), (2, 3)), desc="sizes that do not divide"),
+              Sample((make((1, 2, 4, 4), "int64"), 2), desc="error: int64"),
+              Sample((make((1, 2, 0, 4)), 2), desc="error: empty height")]
+for _name in ("adaptive_avg_pool2d", "adaptive_max_pool2d"):
+    op(_name, getattr(F, _name), getattr(tF, _name) if tF else None, _adaptive)
 
 def _bn(training, stats=True):
     def ms_fn(x, w, b):

@@ -1,9 +1,10 @@
 """The differential harness: every (op, sample) of tests/opinfo.py through minise and PyTorch.
 
 For each pair the oracle is PyTorch: the same value (NaN where PyTorch has NaN),
-the same dtype and shape, the same gradient for every floating input (with a
-fixed upstream gradient), or, where PyTorch refuses the input, an exception of
-the same class (or a subclass) from minise. Skipped as a whole without torch.
+the same dtype, shape and requires_grad, the same gradient for every floating
+input (with a fixed upstream gradient; of the values, for a (values, indices)
+pair), or, where PyTorch refuses the input, an exception of the same class (or
+a subclass) from minise. Skipped as a whole without torch.
 """
 
 import inspect
@@ -35,7 +36,8 @@ def _to_ms(a, grad):
 
 def _to_torch(a, grad):
     if isinstance(a, np.ndarray):
-        t = torch.from_numpy(np.array(a, order="C"))    # a copy: torch refuses negative strides
+        # a transposed view stays a view (torch shares positive strides); torch refuses negative ones: a copy
+        t = torch.from_numpy(a if min(a.strides, default=0) >= 0 else np.array(a, order="C"))
         return t.requires_grad_(True) if grad and a.dtype.kind == "f" else t
     return a
 
@@ -96,6 +98,11 @@ def test_op_matches_torch(case):
     if ms_error is not None:
         raise AssertionError(f"PyTorch accepts this input, minise raised {type(ms_error).__name__}") from ms_error
     _compare(got, want, "value")
+    if isinstance(got, ms.Tensor) and isinstance(want, torch.Tensor):
+        assert got.requires_grad == want.requires_grad, (f"requires_grad {got.requires_grad}, "
+                                                         f"PyTorch {want.requires_grad}")
+    if isinstance(want, tuple) and want and isinstance(want[0], torch.Tensor):
+        got, want = got[0], want[0]     # (values, indices), as torch.max(x, dim): the values carry the gradient
     if not (grad and isinstance(got, ms.Tensor) and got.requires_grad and want.requires_grad):
         return
     g = upstream(got.shape, got.dtype)

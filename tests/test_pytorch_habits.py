@@ -231,12 +231,12 @@ def test_adaptive_pools_match_pytorch(size, shape):
 
 
 @pytest.mark.parametrize("size,shape", [(5, (2, 3, 7, 6)), ((3, 4), (1, 2, 10, 7)), ((7, 1), (1, 1, 5, 5))])
-def test_adaptive_avg_pool_with_sizes_that_do_not_divide_uses_pytorchs_overlapping_windows(size, shape):
+def test_adaptive_pools_with_sizes_that_do_not_divide_use_pytorchs_overlapping_windows(size, shape):
     torch = _t()
     assert_matches_torch(nn.AdaptiveAvgPool2d(size), torch.nn.AdaptiveAvgPool2d(size), [shape])
+    assert_matches_torch(nn.AdaptiveMaxPool2d(size), torch.nn.AdaptiveMaxPool2d(size), [shape])
     assert ms.gradcheck(lambda a: F.adaptive_avg_pool2d(a, size), gradcheck_inputs([shape]))
-    with pytest.raises(ValueError, match="divide"):
-        nn.AdaptiveMaxPool2d(size)(ms.zeros(*shape))
+    assert ms.gradcheck(lambda a: F.adaptive_max_pool2d(a, size), gradcheck_inputs([shape]))
 
 
 def test_softmax_modules_match_pytorch():

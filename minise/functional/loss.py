@@ -7,10 +7,13 @@ from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor, as_tensor
-from .activation import relu
-from .arithmetic import exp, log
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+class LabelError(IndexError, ValueError):
+    """A class index outside [0, K): IndexError as PyTorch's "Target 4 is out of bounds", and a
+    ValueError as every other bad argument of minise's losses."""
 
 
 class CrossEntropy(Function):
@@ -73,14 +76,17 @@ class CrossEntropy(Function):
         return gx
 
 
-def _check_cross_entropy(logits, labels, reduction, label_smoothing):
-    """Validate the arguments; return the labels as an integer array on the logits' device."""
+def _check_cross_entropy(logits, labels, reduction, label_smoothing, op="cross_entropy"):
+    """Validate the arguments; return the labels as an integer array on the logits' device.
+
+    Labels outside [0, K) raise :class:`LabelError` (an IndexError, as PyTorch, and a ValueError).
+    """
     if logits.ndim != 2:
         raise ValueError(
-            f"cross_entropy: logits must be 2-D (N, K) = (batch, classes), got shape {logits.shape}"
+            f"{op}: logits must be 2-D (N, K) = (batch, classes), got shape {logits.shape}"
         )
     if logits.dtype.kind != "f":  # NotImplementedError as PyTorch's log_softmax (a RuntimeError subclass)
-        raise NotImplementedError(f"cross_entropy: logits must be floating point, got dtype {logits.dtype}; "
+        raise NotImplementedError(f"{op}: logits must be floating point, got dtype {logits.dtype}; "
                                   f"convert first, e.g. logits.float()")
     raw = labels.data if isinstance(labels, Tensor) else labels
     if not backend.is_array(raw):
@@ -88,24 +94,24 @@ def _check_cross_entropy(logits, labels, reduction, label_smoothing):
     n, k = logits.shape
     if raw.dtype.kind not in "iu":
         raise ValueError(
-            f"cross_entropy: labels must be integer class indices (e.g. int64), got dtype {raw.dtype}"
+            f"{op}: labels must be integer class indices (e.g. int64), got dtype {raw.dtype}"
         )
     if raw.shape != (n,):
         raise ValueError(
-            f"cross_entropy: labels have shape {tuple(raw.shape)}, expected ({n},): one class index "
+            f"{op}: labels have shape {tuple(raw.shape)}, expected ({n},): one class index "
             f"per row of logits of shape {logits.shape}"
         )
     if n:
         low, high = int(raw.min()), int(raw.max())
         if low < 0 or high >= k:
-            raise ValueError(
-                f"cross_entropy: labels must be in [0, {k}) for logits with {k} classes, "
+            raise LabelError(
+                f"{op}: labels must be in [0, {k}) for logits with {k} classes, "
                 f"got values from {low} to {high}"
             )
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     return backend.to_device(raw, backend.device_of(logits.data))
 
 
@@ -141,8 +147,14 @@ def _same_shape(input, target, op):
 
 
 def mse_loss(input, target, *, reduction="mean"):
-    """Mean squared error (input - target)^2, as torch.nn.functional.mse_loss. Shapes must match."""
+    """Mean squared error (input - target)^2, as torch.nn.functional.mse_loss. Shapes must match.
+
+    Raises NotImplementedError when both are integer or bool (as PyTorch, whatever the reduction).
+    """
     input, target = _same_shape(input, target, "mse_loss")
+    if input.dtype.kind not in "f" and target.dtype.kind not in "f":
+        raise NotImplementedError(f"mse_loss: not implemented for {input.dtype} input and {target.dtype} target "
+                                  "(as in PyTorch); convert first, e.g. input.float()")
     diff = input - target
     return _reduce(diff * diff, reduction, "mse_loss")
 
@@ -159,17 +171,56 @@ def nll_loss(log_probs, labels, *, reduction="mean"):
     As torch.nn.functional.nll_loss; ``cross_entropy(x, t) == nll_loss(log_softmax(x), t)``.
     """
     log_probs = as_tensor(log_probs)
-    raw = _check_cross_entropy(log_probs, labels, reduction, 0.0)
+    raw = _check_cross_entropy(log_probs, labels, reduction, 0.0, "nll_loss")
     xp = get_array_module(raw)
     picked = log_probs[xp.arange(log_probs.shape[0]), raw]
     return _reduce(-picked, reduction, "nll_loss")
 
 
-def binary_cross_entropy_with_logits(input, target, *, reduction="mean"):
-    """-[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))] from logits x, as PyTorch's function.
+class BCEWithLogits(Function):
+    """loss = (1 - t) x - log sigmoid(x) = -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))], elementwise.
 
-    Computed as max(x, 0) - x t + log(1 + exp(-|x|)), which never overflows. Shapes must match.
+    As PyTorch computes it: log sigmoid(x) = min(x, 0) - log(1 + exp(-|x|)) (never overflows) in x's
+    dtype, the rest in the common dtype of x and t, returned in t's dtype (PyTorch writes the loss
+    into a tensor like the target).
+    dloss/dx = sigmoid(x) - t (also at x = 0),   dloss/dt = -x (PyTorch differentiates the target too).
     """
-    x, t = _same_shape(input, target, "binary_cross_entropy_with_logits")
-    loss = relu(x) - x * t + log(1 + exp(-x.abs()))
-    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+    def forward(self, x, t):
+        xp = get_array_module(x)
+        self.dtypes = x.dtype, t.dtype
+        log_sigmoid = xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+        dtype = np.result_type(x.dtype, t.dtype)
+        x, t = x.astype(dtype, copy=False), t.astype(dtype, copy=False)
+        self.save_for_backward(x, t)
+        with np.errstate(invalid="ignore"):
+            loss = (1 - t) * x - log_sigmoid.astype(dtype, copy=False)
+        return loss.astype(self.dtypes[1], copy=False)
+
+    def backward(self, gy):
+        x, t = self.saved
+        xp = get_array_module(gy)
+        g = gy.astype(x.dtype, copy=False)
+        with np.errstate(over="ignore"):
+            sigmoid = xp.exp(-xp.logaddexp(0, -x))           # 1 / (1 + exp(-x)) without overflow
+        return (g * (sigmoid - t)).astype(self.dtypes[0], copy=False), (-g * x).astype(self.dtypes[1], copy=False)
+
+
+def binary_cross_entropy_with_logits(input, target, *, reduction="mean"):
+    """-[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))] from logits x, as PyTorch's function (see
+    :class:`BCEWithLogits`). Shapes must match (ValueError). Integer or bool logits raise
+    NotImplementedError and an integer or bool target RuntimeError, as PyTorch.
+    """
+    op = "binary_cross_entropy_with_logits"
+    x = as_tensor(input)
+    t = as_tensor(target, like=x)
+    if t.shape != x.shape:  # PyTorch's ValueError, not a broadcast
+        raise ValueError(f"{op}: target size {t.shape} must be the same as input size {x.shape}")
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"{op}: not implemented for {x.dtype} logits (as in PyTorch); use x.float()")
+    if t.dtype.kind != "f":
+        raise RuntimeError(f"{op}: the target must be floating point (probabilities), got {t.dtype} (as in PyTorch); "
+                           "use target.float()")
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    return _reduce(BCEWithLogits()(x, t), reduction, op)

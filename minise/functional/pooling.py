@@ -304,7 +304,10 @@ def global_max_pool2d(x):
 def _output_size(x, output_size, op):
     """(oh, ow) from an int or a pair (None keeps that input size); checks x is (N, C, H, W)."""
     if x.ndim != 4:
-        raise ValueError(f"{op}: expected x of shape (N, C, H, W), got {x.shape}")
+        raise ValueError(f"{op}: expected x of shape (N, C, H, W) or (C, H, W), got {x.shape}")
+    if 0 in x.shape[1:]:
+        raise RuntimeError(f"{op}: expected input to have non-zero size for non-batch dimensions, got shape "
+                           f"{x.shape} (as in PyTorch)")
     oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     h, w = x.shape[2:]
     oh, ow = h if oh is None else oh, w if ow is None else ow
@@ -313,65 +316,128 @@ def _output_size(x, output_size, op):
     return oh, ow
 
 
-def adaptive_average_matrix(n_in, n_out, xp, dtype):
-    """A (n_out, n_in) matrix whose row i averages PyTorch's adaptive window i along one axis.
+def adaptive_windows(n_in, n_out):
+    """PyTorch's adaptive windows along one axis, as a gather: ``(index, valid)``, both (n_out, k).
 
     Window i spans [floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out)): equal windows when
     n_out divides n_in, overlapping ones of two sizes otherwise, as ``torch.nn.AdaptiveAvgPool2d``.
+    k is the longest window; a shorter one repeats its last position, where ``valid`` is False.
     """
     i = np.arange(n_out)
     start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
-    pos = np.arange(n_in)
-    inside = (pos >= start[:, None]) & (pos < end[:, None])
-    return xp.asarray(inside / (end - start)[:, None], dtype=dtype)
+    index = start[:, None] + np.arange(int((end - start).max()))
+    return np.minimum(index, end[:, None] - 1), index < end[:, None]
 
 
-class AdaptiveAvgPool2d(Function):
-    """y[n, c, i, j] = mean of x[n, c] over PyTorch's adaptive window (i, j), for any output size.
+def adaptive_average_matrix(n_in, n_out, xp, dtype):
+    """A (n_out, n_in) matrix whose row i averages PyTorch's adaptive window i along one axis."""
+    index, valid = adaptive_windows(n_in, n_out)
+    inside = np.zeros((n_out, n_in), bool)
+    inside[np.repeat(np.arange(n_out), index.shape[1])[valid.ravel()], index[valid]] = True
+    return xp.asarray(inside / inside.sum(axis=1, keepdims=True), dtype=dtype)
 
-    Averaging rows and columns separately: y = A_h x A_w^T, with A_h (oh, H) and A_w (ow, W) from
-    :func:`adaptive_average_matrix`, so forward is two small matrix products and backward the
-    transposed ones: gx = A_h^T gy A_w.
+
+class _Adaptive(Function):
+    """What the adaptive pools share: every window gathered at once, no loop over windows.
+
+    ``_gather(x)`` returns x (N, C, H, W) as (N, C, oh, ow, kh*kw), the elements of each window in
+    row-major order, with ``self.valid`` (oh, ow, kh*kw) marking the repeated positions of the
+    shorter windows (False) and ``self.flat`` their pixel index h*W + w.
     """
 
     def __init__(self, output_size):
         self.output_size = output_size
 
+    def _gather(self, x):
+        xp = get_array_module(x)
+        (N, C, H, W), (oh, ow) = x.shape, self.output_size
+        (rows, valid_h), (cols, valid_w) = adaptive_windows(H, oh), adaptive_windows(W, ow)
+        k = rows.shape[1] * cols.shape[1]
+        self.flat = xp.asarray((rows[:, None, :, None] * W + cols[None, :, None, :]).reshape(oh, ow, k))
+        self.valid = xp.asarray((valid_h[:, None, :, None] & valid_w[None, :, None, :]).reshape(oh, ow, k))
+        return x.reshape(N, C, H * W)[:, :, self.flat]
+
+
+class AdaptiveAvgPool2d(_Adaptive):
+    """y[n, c, i, j] = mean of x[n, c] over PyTorch's adaptive window (i, j), for any output size.
+
+    Forward sums each gathered window (its repeated positions count 0, so a NaN or inf stays in
+    its own windows; float16 sums in float32). The mean is linear, and separable into rows and
+    columns: backward is gx = A_h^T gy A_w with A_h (oh, H) and A_w (ow, W) from
+    :func:`adaptive_average_matrix`.
+    """
+
     def forward(self, x):
         xp = get_array_module(x)
-        h, w = x.shape[2:]
-        self.a_h = adaptive_average_matrix(h, self.output_size[0], xp, x.dtype)
-        self.a_w = adaptive_average_matrix(w, self.output_size[1], xp, x.dtype)
-        return (self.a_h @ x) @ self.a_w.T
+        windows = self._gather(x)
+        total = xp.where(self.valid, windows, 0).sum(axis=-1, dtype=accumulate_dtype(x.dtype))
+        self.x_shape, dtype = x.shape, x.dtype
+        return (total / self.valid.sum(axis=-1)).astype(dtype, copy=False)
 
     def backward(self, gy):
-        return (self.a_h.T @ gy) @ self.a_w
+        xp = get_array_module(gy)
+        (h, w), (oh, ow) = self.x_shape[2:], self.output_size
+        a_h, a_w = adaptive_average_matrix(h, oh, xp, gy.dtype), adaptive_average_matrix(w, ow, xp, gy.dtype)
+        return (a_h.T @ gy) @ a_w
+
+
+class AdaptiveMaxPool2d(_Adaptive):
+    """y[n, c, i, j] = max of x[n, c] over PyTorch's adaptive window (i, j), for any output size.
+
+    The gradient goes to the window's maximum: the first in row-major order when several tie, the
+    last NaN when the window holds NaNs, as PyTorch's CPU kernel (``val > max || isnan(val)``).
+    Overlapping windows may pick the same pixel; its gradients add up.
+    """
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        windows = self._gather(x)          # a repeated position never wins over the one it repeats
+        pick = windows.argmax(axis=-1)     # the first maximum; NumPy: the first NaN
+        nan = windows != windows
+        if nan.any():
+            last = windows.shape[-1] - 1 - nan[..., ::-1].argmax(axis=-1)
+            pick = xp.where(nan.any(axis=-1), last, pick)
+        self.x_shape = x.shape
+        self.winner = xp.take_along_axis(xp.broadcast_to(self.flat, windows.shape), pick[..., None], axis=-1)
+        return xp.take_along_axis(windows, pick[..., None], axis=-1)[..., 0]
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        N, C, H, W = self.x_shape
+        gx = xp.zeros((N * C, H * W), dtype=gy.dtype)
+        rows, k = xp.arange(N * C)[:, None], gy.shape[2] * gy.shape[3]
+        xp.add.at(gx, (rows, self.winner.reshape(N * C, k)), gy.reshape(N * C, k))
+        return gx.reshape(self.x_shape)
+
+
+def _adaptive(x, output_size, op, function):
+    """Check x (floating point, (N, C, H, W) or unbatched (C, H, W)) and run the adaptive pool."""
+    x = _unbatched(op, x, "biu")
+    if x.ndim == 3:
+        y = _adaptive(x.reshape(1, *x.shape), output_size, op, function)
+        return y.reshape(y.shape[1:])
+    return function(_output_size(x, output_size, op))(x)
 
 
 def adaptive_avg_pool2d(x, output_size):
     """Average over PyTorch's adaptive windows: (N, C, H, W) -> (N, C, oh, ow), as torch's adaptive_avg_pool2d.
 
     output_size: an int or a pair (None keeps that size); any size, windows as in PyTorch (see
-    :class:`AdaptiveAvgPool2d`). ``adaptive_avg_pool2d(x, 1)`` is the SE block's squeeze with the
-    two trailing axes kept.
+    :class:`AdaptiveAvgPool2d`); (C, H, W) input gives (C, oh, ow). ``adaptive_avg_pool2d(x, 1)`` is
+    the SE block's squeeze with the two trailing axes kept. Raises NotImplementedError for integer
+    or bool input and RuntimeError for an empty C, H or W, as PyTorch.
     """
     x = as_tensor(x)
-    size = _output_size(x, output_size, "adaptive_avg_pool2d")
-    if size == (1, 1):
+    if x.ndim == 4 and x.dtype.kind == "f" and _output_size(x, output_size, "adaptive_avg_pool2d") == (1, 1):
         return global_avg_pool2d(x).reshape(x.shape[0], x.shape[1], 1, 1)
-    return AdaptiveAvgPool2d(size)(x)
+    return _adaptive(x, output_size, "adaptive_avg_pool2d", AdaptiveAvgPool2d)
 
 
 def adaptive_max_pool2d(x, output_size):
-    """Maximum over equal windows: (N, C, H, W) -> (N, C, oh, ow), as torch's adaptive_max_pool2d (values only).
+    """Maximum over PyTorch's adaptive windows: (N, C, H, W) -> (N, C, oh, ow), as torch's adaptive_max_pool2d
+    (values only).
 
-    Raises ValueError unless oh divides H and ow divides W (then PyTorch's windows are equal and
-    this is max_pool2d with kernel = stride = H / oh).
+    Any output size (see :class:`AdaptiveMaxPool2d`); (C, H, W) input gives (C, oh, ow). Raises
+    NotImplementedError for integer or bool input and RuntimeError for an empty C, H or W, as PyTorch.
     """
-    x = as_tensor(x)
-    oh, ow = _output_size(x, output_size, "adaptive_max_pool2d")
-    h, w = x.shape[2:]
-    if h % oh or w % ow:
-        raise ValueError(f"adaptive_max_pool2d: output size {(oh, ow)} must divide the input's H x W = {(h, w)} "
-                         "(equal windows); adaptive_avg_pool2d takes any size")
-    return max_pool2d(x, (h // oh, w // ow), (h // oh, w // ow))
+    return _adaptive(x, output_size, "adaptive_max_pool2d", AdaptiveMaxPool2d)

@@ -180,10 +180,11 @@ class MinDim(MaxDim):
 
 
 class Norm(Function):
-    """y = (sum |x|^p)^(1/p) over ``axis`` (p = inf: max |x|).
+    """y = (sum |x|^p)^(1/p) over ``axis`` (p = inf: max |x|); float16 is computed in float32, as PyTorch.
 
-    dy/dx = sign(x) |x|^(p-1) / y^(p-1), and 0 where y = 0 (as PyTorch's subgradient);
-    for p = inf the gradient is sign(x) at the largest |x| (ties share it).
+    dy/dx = sgn(x) |x|^(p-1) / y^(p-1), and 0 where y = 0 (as PyTorch's subgradient);
+    for p = inf the gradient is sgn(x) at the largest |x| (ties share it). sgn(NaN) = 0, as
+    PyTorch's ``linalg.vector_norm`` backward: a NaN element gets no gradient for p = 1 or inf.
     """
 
     def __init__(self, p=2, axis=None, keepdims=False):
@@ -192,6 +193,8 @@ class Norm(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.axes = dim_tuple(self.axis, x.ndim, "norm")
+        dtype = x.dtype
+        x = x.astype(accumulate_dtype(dtype), copy=False)
         a = xp.abs(x)
         if self.p == np.inf:
             y = a.max(axis=self.axes, keepdims=True) if a.size else xp.zeros([1] * x.ndim, x.dtype)
@@ -200,20 +203,25 @@ class Norm(Function):
         else:
             y = (a**self.p).sum(axis=self.axes, keepdims=True) ** (1.0 / self.p)
         self.save_for_backward(x, y)
+        y = y.astype(dtype, copy=False)
         return y if self.keepdims else y.reshape([n for i, n in enumerate(x.shape) if i not in self.axes])
 
     def backward(self, gy):
         x, y = self.saved
         xp = get_array_module(gy)
-        g = _expand_reduced(gy, x.shape, self.axes)
+        g = _expand_reduced(gy, x.shape, self.axes).astype(x.dtype, copy=False)
+        sgn = xp.sign(xp.where(x != x, 0, x))          # sgn(NaN) = 0, as PyTorch
         if self.p == np.inf:
-            mask = (xp.abs(x) == y).astype(gy.dtype)
-            return g * xp.sign(x) * mask / xp.maximum(mask.sum(axis=self.axes, keepdims=True), 1)
-        safe = xp.where(y == 0, 1, y)
-        if self.p == 1:
-            return g * xp.sign(x)
-        grad = xp.sign(x) * xp.abs(x) ** (self.p - 1) / safe ** (self.p - 1)
-        return g * xp.where(y == 0, 0, grad)
+            a = xp.abs(x)
+            mask = ((a == y) | (a != a)).astype(x.dtype)
+            gx = g * sgn * mask / xp.maximum(mask.sum(axis=self.axes, keepdims=True), 1)
+        elif self.p == 1:
+            gx = g * sgn
+        else:
+            safe = xp.where(y == 0, 1, y)
+            grad = sgn * xp.abs(x) ** (self.p - 1) / safe ** (self.p - 1)
+            gx = g * xp.where(y == 0, 0, grad)
+        return gx.astype(gy.dtype, copy=False)
 
 
 # --- the functions users call -------------------------------------------------
@@ -277,7 +285,11 @@ def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def amax(x, dim=None, keepdim=False):
-    """The values of the maximum over ``dim`` (an int or a tuple; None: all), as ``torch.amax``."""
+    """The values of the maximum over ``dim`` (an int or a tuple; None: all), as ``torch.amax``.
+
+    Ties share the gradient evenly, as torch.amax; a NaN maximum shares it among the NaNs (torch.amax
+    gives NaN gradients there: docs/differences.md).
+    """
     return Max(dim, keepdim)(x)
 
 
@@ -290,7 +302,12 @@ def norm(x, p=2, dim=None, keepdim=False):
     """The p-norm over ``dim`` (an int, a tuple, None: all elements), as ``torch.norm``.
 
     p: a number >= 1, ``float("inf")``, or "fro" (= 2). Returns a 0-d tensor for a full reduction.
+    Raises RuntimeError for integer or bool input (as PyTorch), ValueError for another p.
     """
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"norm: expected a floating point tensor as input, got {x.dtype} (as in PyTorch); "
+                           "convert first, e.g. x.float().norm()")
     if p == "fro":
         p = 2
     if not (p == np.inf or (isinstance(p, (int, float)) and p >= 1)):

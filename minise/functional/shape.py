@@ -7,7 +7,7 @@ from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import result_type
 from ..tensor import Tensor, as_tensor
-from .dims import dim_index
+from .dims import dim_index, dim_tuple
 
 
 class Reshape(Function):
@@ -79,8 +79,8 @@ class Squeeze(Function):
         if self.dim is None:
             dims = tuple(i for i, n in enumerate(x.shape) if n == 1)
         else:
-            dims = self.dim if isinstance(self.dim, (tuple, list)) else (self.dim,)
-            dims = tuple(d for d in (dim_index(d, x.ndim, "squeeze") for d in dims) if x.ndim and x.shape[d] == 1)
+            dims = () if self.dim == () else dim_tuple(self.dim, x.ndim, "squeeze")   # (): none, as torch
+            dims = tuple(d for d in dims if x.shape[d] == 1)
         return x.reshape([n for i, n in enumerate(x.shape) if i not in dims])
 
     def backward(self, gy):

@@ -342,7 +342,7 @@ class AdaptiveAvgPool2d(Module):
 class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
     """Maximum to a fixed output size (N, C, oh, ow), as PyTorch's nn.AdaptiveMaxPool2d (values only).
 
-    The output size must divide H and W (equal windows); other sizes raise ValueError.
+    Any output size, with PyTorch's windows (overlapping where the size does not divide H or W).
     """
 
     def forward(self, x):
