@@ -2,7 +2,7 @@
 
 Oracles: the English notebooks themselves (the zh twins must have the very same code cells, in the
 same order; ``tools/sync_notebooks.py --write`` copies them), the glossary's fixed term list (from
-the issue that asked for it), and hand-made label tables for ``minise.plotting_zh``.
+the issue that asked for it), and hand-made label tables for ``minise.viz.chinese``.
 """
 
 import importlib
@@ -143,7 +143,7 @@ def test_scrub_paths_makes_this_machines_paths_relative():
 
 
 def test_translate_replaces_whole_words_longest_first_and_exact_labels_whole():
-    from minise.plotting_zh import translate
+    from minise.viz.chinese import translate
 
     table = {"ring": "圆环", "train": "训练", "training images": "训练图像", "epoch": "轮次",
              "loss": "损失", "Loss": "损失曲线", "$z_c$": "BAD"}
@@ -158,7 +158,7 @@ def test_translate_replaces_whole_words_longest_first_and_exact_labels_whole():
 
 def test_use_chinese_without_a_cjk_font_warns_and_keeps_english_labels(monkeypatch):
     pytest.importorskip("matplotlib")
-    import minise.plotting_zh as pz
+    import minise.viz.chinese as pz
 
     monkeypatch.setattr(pz, "find_cjk_font", lambda: None)
     with pytest.warns(UserWarning, match="fonts-noto-cjk"):
@@ -173,7 +173,7 @@ def test_use_chinese_routes_every_matplotlib_text_through_the_table(monkeypatch)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    import minise.plotting_zh as pz
+    import minise.viz.chinese as pz
 
     monkeypatch.setattr(pz, "find_cjk_font", lambda: "DejaVu Sans")     # any installed font will do here
     before = list(matplotlib.rcParams["font.sans-serif"])
@@ -199,7 +199,7 @@ def test_find_cjk_font_names_a_font_matplotlib_can_draw_chinese_with():
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
 
-    from minise.plotting_zh import find_cjk_font
+    from minise.viz.chinese import find_cjk_font
 
     name = find_cjk_font()
     if name is None:
