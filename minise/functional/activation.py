@@ -7,6 +7,7 @@ output is held by the graph anyway. Derivations: docs/derivations.md#activations
 
 import numpy as np
 
+from .. import parallel
 from ..autograd import Function
 from ..backend import get_array_module
 
@@ -19,13 +20,17 @@ class ReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        y = xp.maximum(x, 0)
+        y = parallel.elementwise(xp.maximum, x, 0)   # xp.maximum(x, 0) on every core (minise.parallel)
         self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         (y,) = self.saved
-        return gy * (y > 0)
+        return parallel.elementwise(_pass_where_positive, gy, y, dtype=gy.dtype)   # gy * (y > 0)
+
+
+def _pass_where_positive(gy, y, out=None):
+    return get_array_module(gy).multiply(gy, y > 0, out=out)
 
 
 class Sigmoid(Function):

@@ -17,6 +17,7 @@ maximum or its mean). Windows never mix channels, so no GEMM is needed:
 See docs/derivations.md#pooling.
 """
 
+from .. import parallel
 from ..autograd import Function
 from ..backend import get_array_module
 from .conv import _check_4d, _check_stride_padding, _output_hw, _pad, _pair
@@ -200,14 +201,15 @@ class GlobalAvgPool2d(Function):
     def forward(self, x):
         _check_4d(x.shape, "global_avg_pool2d")
         self.save_for_backward(x.shape)
-        return x.mean(axis=(2, 3), dtype=x.dtype)
+        xp = get_array_module(x)
+        return parallel.reduce(xp.add, x, axis=(2, 3)) / (x.shape[2] * x.shape[3])   # x.mean(axis=(2, 3))
 
     def backward(self, gz):
         (x_shape,) = self.saved
         xp = get_array_module(gz)
         H, W = x_shape[2:]
         gx = xp.empty(x_shape, dtype=gz.dtype)
-        gx[...] = (gz / (H * W))[:, :, None, None]
+        parallel.copyto(gx, (gz / (H * W))[:, :, None, None])   # gx[...] = ..., on every core
         return gx
 
 

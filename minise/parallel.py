@@ -1,0 +1,248 @@
+"""Several cores for the work that BLAS does not do.
+
+NumPy hands matrix products to a threaded BLAS, so conv2d's GEMMs already keep
+every core busy. Everything else in a training step -- im2col's copy, padding,
+batch norm, ReLU, the SE block's reweighting, adding up gradients -- is one
+NumPy call on one core, and that serial part caps the speed-up more cores can
+give (Amdahl's law; ``minise bench train --profile`` measures it, and
+docs/benchmarks.md and tutorial 09 work it out).
+
+This module spreads those calls over the cores the way PyTorch does it
+(``at::parallel_for``): cut the arrays along the batch (or channel) axis into
+ONE large chunk per thread, run the same NumPy call on every chunk at the same
+time, wait for all of them. Plain Python threads are enough, because NumPy
+releases the GIL while it copies, runs a ufunc loop or reduces: the chunks
+really run side by side.
+
+    parallel_for(n, body, size)         body(slice) for one slice of range(n) per thread
+    copyto(dst, src)                    dst[...] = src
+    elementwise(xp.maximum, x, 0)       a ufunc (or any f(*chunks, out=chunk)), chunk by chunk
+    reduce(xp.add, x, axis=(2, 3))      a reduction that keeps axis 0, chunk by chunk
+    einsum("ncm->c", x)                 einsum, split along its first output index
+
+An op calls one of these in one line where it used to call NumPy. With one
+thread, a small array (under ``MIN_CHUNK`` elements a thread) or a CuPy array
+(the GPU has its own parallelism) the helper calls NumPy directly: no pool,
+no overhead.
+
+The same numbers whatever the thread count: a chunk is a slice along an axis
+the call does not reduce over, so every output element is computed from the
+same inputs by the same NumPy loop in the same order, whichever thread
+computes it. tests/test_parallel.py checks it bit for bit, helper by helper
+and for a whole training step.
+
+The thread count is PyTorch's: ``minise.set_num_threads(n)`` sets this pool
+and NumPy's BLAS together; by default it is the number of threads NumPy's
+BLAS uses (all cores, unless ``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS``
+says otherwise).
+"""
+
+import os
+import threading
+
+import numpy as np
+
+from . import backend
+from .backend import get_array_module
+
+__all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elementwise", "reduce",
+           "einsum", "MIN_CHUNK"]
+
+# A chunk smaller than this many elements is not worth a thread: handing it over
+# costs tens of microseconds, the time NumPy takes to copy about this much.
+MIN_CHUNK = 1 << 16
+
+_num_threads = None     # None: not set yet, follow NumPy's BLAS
+_pool = None            # the worker threads: get_num_threads() - 1 of them (the caller is one)
+_local = threading.local()  # .inside: this thread is running a chunk (a nested call runs serially)
+
+
+def get_num_threads():
+    """The number of threads minise uses on the CPU (as ``torch.get_num_threads``)."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = backend.blas_threads() or os.cpu_count() or 1
+    return _num_threads
+
+
+def set_num_threads(n):
+    """Use ``n`` threads on the CPU: minise's own pool and NumPy's BLAS (as ``torch.set_num_threads``).
+
+    n: a positive int. Raises ValueError otherwise. Returns None. The results of
+    every op are the same, bit for bit, whatever ``n`` is (see the module docstring).
+    """
+    global _num_threads, _pool
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    n = int(n)
+    backend.set_blas_threads(n)
+    if n != _num_threads and _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+    _num_threads = n
+
+
+def _workers():
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor   # here: keeps `import minise` fast
+
+        _pool = ThreadPoolExecutor(max_workers=get_num_threads() - 1, thread_name_prefix="minise")
+    return _pool
+
+
+def _run_chunk(body, chunk):
+    _local.inside = True
+    try:
+        body(chunk)
+    finally:
+        _local.inside = False
+
+
+def _chunks(n, size):
+    """How many chunks to cut range(n) into: one per thread, at least MIN_CHUNK elements each."""
+    if getattr(_local, "inside", False):
+        return 1
+    return max(1, min(get_num_threads(), n, size // MIN_CHUNK))
+
+
+def parallel_for(n, body, size):
+    """Call ``body(slice(start, stop))`` on consecutive slices covering ``range(n)``, one per
+    thread, and return when all are done.
+
+    n: the length of the axis to cut.  body: writes its slice's results (its slices never
+    overlap, so no locks are needed).  size: the number of elements the whole call works on,
+    for the small-work cutoff. The caller's thread runs the first slice itself. With one
+    thread, or ``size`` under 2 * MIN_CHUNK, it is simply ``body(slice(0, n))``. An
+    exception in any slice is raised here, after every slice has finished.
+    """
+    k = _chunks(n, size)
+    if k == 1:
+        body(slice(0, n))
+        return
+    bounds = [n * i // k for i in range(k + 1)]
+    futures = [_workers().submit(_run_chunk, body, slice(bounds[i], bounds[i + 1])) for i in range(1, k)]
+    try:
+        _run_chunk(body, slice(bounds[0], bounds[1]))
+    finally:
+        for future in futures:
+            future.exception()      # wait, even when our own slice failed
+    for future in futures:
+        future.result()             # re-raise a worker's exception
+
+
+def _split_axis(shape):
+    """The axis to cut: the batch axis 0, or axis 1 when axis 0 is too short to share out."""
+    if len(shape) > 1 and shape[0] < get_num_threads():
+        return 1
+    return 0
+
+
+def _chunk_of(a, axis, ndim, chunk):
+    """The part of ``a`` that broadcasts onto ``chunk`` of ``axis`` of an ``ndim``-D result."""
+    if not isinstance(a, np.ndarray):
+        return a                                   # a Python number
+    axis -= ndim - a.ndim                          # broadcasting aligns the trailing axes
+    if axis < 0 or a.shape[axis] == 1:
+        return a                                   # broadcast along that axis: every chunk needs all of it
+    return a[(slice(None),) * axis + (chunk,)]
+
+
+def copyto(dst, src):
+    """``dst[...] = src``, cut along dst's axis 0 (or 1). src: an array broadcastable to dst."""
+    if get_array_module(dst) is not np or dst.ndim == 0:
+        dst[...] = src
+        return dst
+    axis = _split_axis(dst.shape)
+
+    def body(chunk):
+        dst[(slice(None),) * axis + (chunk,)] = _chunk_of(src, axis, dst.ndim, chunk)
+
+    parallel_for(dst.shape[axis], body, dst.size)
+    return dst
+
+
+def _allocate_like_numpy(arrays, dtype):
+    """The output array a ufunc would allocate for ``arrays``: their broadcast shape, in the
+    memory order NumPy picks from their strides ("K"). Keeping NumPy's layout keeps the
+    numbers too: a GEMM later adds in an order that depends on its operands' layout."""
+    it = np.nditer(arrays + [None], flags=["zerosize_ok"], order="K",
+                   op_flags=[["readonly"]] * len(arrays) + [["writeonly", "allocate"]],
+                   op_dtypes=[None] * len(arrays) + [dtype])
+    return it.operands[-1]
+
+
+def elementwise(f, *args, out=None, dtype=None):
+    """``f(*args, out=out)`` for an elementwise ``f``, cut along the result's axis 0 (or 1).
+
+    f: a ufunc (``xp.add``, ``xp.maximum``...) or any function of arrays that computes
+    each output element from the same elements of its inputs and writes into ``out=``.
+    args: arrays that broadcast together, or numbers.  out: where to write (it may be one
+    of args: in place); default a new array of the broadcast shape, laid out in memory as
+    the ufunc would lay it out (conv2d's channel-major outputs stay channel-major), of
+    ``dtype`` (default ``numpy.result_type(*args)``, what a ufunc returns).
+    Returns out.
+    """
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    big = max(arrays, key=lambda a: a.size, default=None)
+    if big is None or big.size < 2 * MIN_CHUNK or get_num_threads() == 1:
+        return f(*args) if out is None else f(*args, out=out)
+    if out is None:
+        out = _allocate_like_numpy(arrays, np.result_type(*args) if dtype is None else dtype)
+    axis = _split_axis(out.shape)
+
+    def body(chunk):
+        f(*(_chunk_of(a, axis, out.ndim, chunk) for a in args), out=out[(slice(None),) * axis + (chunk,)])
+
+    parallel_for(out.shape[axis], body, out.size)
+    return out
+
+
+def reduce(ufunc, x, axis, keepdims=False):
+    """``ufunc.reduce(x, axis, keepdims=keepdims)`` (``xp.add``: a sum), cut along axis 0 of x.
+
+    axis: an int or a tuple of ints, which must not contain 0 for the call to be cut
+    (otherwise it runs on one thread). x: a float array (other dtypes run on one thread).
+    """
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(a % x.ndim for a in axes)
+    if (get_array_module(x) is not np or 0 in axes or x.dtype.kind != "f" or x.size < 2 * MIN_CHUNK
+            or get_num_threads() == 1):   # (integer sums are promoted to int64: left to NumPy)
+        return ufunc.reduce(x, axis=axes, keepdims=keepdims)
+    # NumPy lays the result out in x's memory order (x channel-major: the result too).
+    out = np.empty_like(x[tuple(slice(0, 1) if i in axes else slice(None) for i in range(x.ndim))])
+    if not keepdims:
+        out = out.squeeze(axes)
+
+    def body(chunk):
+        ufunc.reduce(x[chunk], axis=axes, keepdims=keepdims, out=out[chunk])
+
+    parallel_for(x.shape[0], body, x.size)
+    return out
+
+
+def einsum(subscripts, *operands):
+    """``xp.einsum(subscripts, *operands)``, cut along the first index of the output.
+
+    subscripts: explicit, with ``->`` and a one-index output, e.g. ``"ncm->c"`` (a sum per
+    channel) or ``"ncm,ncm->c"`` (a dot product per channel); other forms run on one thread.
+    No operand may repeat an index (no diagonals). The result has
+    ``numpy.result_type(*operands)``.
+    """
+    inputs, _, output = subscripts.replace(" ", "").partition("->")
+    size = max(op.size for op in operands)
+    if (get_array_module(*operands) is not np or len(output) != 1 or size < 2 * MIN_CHUNK
+            or get_num_threads() == 1):
+        return get_array_module(*operands).einsum(subscripts, *operands)
+    letters = inputs.split(",")
+    extent = {c: n for letters_i, op in zip(letters, operands) for c, n in zip(letters_i, op.shape)}
+    split = output
+    out = np.empty(extent[split], dtype=np.result_type(*operands))
+
+    def body(chunk):
+        parts = [op[(slice(None),) * ix.index(split) + (chunk,)] if split in ix else op
+                 for ix, op in zip(letters, operands)]
+        np.einsum(subscripts, *parts, out=out[chunk])
+
+    parallel_for(extent[split], body, size)
+    return out
