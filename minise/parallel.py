@@ -39,6 +39,7 @@ says otherwise).
 
 import os
 import threading
+import time
 
 import numpy as np
 
@@ -46,7 +47,7 @@ from . import backend
 from .backend import get_array_module
 
 __all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elementwise", "reduce",
-           "einsum", "MIN_CHUNK"]
+           "einsum", "worker_cpu_seconds", "MIN_CHUNK"]
 
 # A chunk smaller than this many elements is not worth a thread: handing it over
 # costs tens of microseconds, the time NumPy takes to copy about this much.
@@ -85,10 +86,23 @@ def set_num_threads(n):
 def _workers():
     global _pool
     if _pool is None:
-        from concurrent.futures import ThreadPoolExecutor   # here: keeps `import minise` fast
+        from concurrent.futures import ThreadPoolExecutor  # here: keeps `import minise` fast
 
         _pool = ThreadPoolExecutor(max_workers=get_num_threads() - 1, thread_name_prefix="minise")
     return _pool
+
+
+_worker_cpu = [0.0]          # CPU seconds the pool's workers spent in chunks (for the profiler)
+_worker_cpu_lock = threading.Lock()
+
+
+def worker_cpu_seconds():
+    """CPU seconds spent so far by minise's worker threads (not the caller's, not BLAS's).
+
+    ``minise bench train --profile`` adds it to the main thread's ``time.thread_time()``
+    to tell how many cores an op kept busy.
+    """
+    return _worker_cpu[0]
 
 
 def _run_chunk(body, chunk):
@@ -97,6 +111,15 @@ def _run_chunk(body, chunk):
         body(chunk)
     finally:
         _local.inside = False
+
+
+def _run_chunk_in_worker(body, chunk):
+    start = time.thread_time()
+    try:
+        _run_chunk(body, chunk)
+    finally:
+        with _worker_cpu_lock:
+            _worker_cpu[0] += time.thread_time() - start
 
 
 def _chunks(n, size):
@@ -121,7 +144,7 @@ def parallel_for(n, body, size):
         body(slice(0, n))
         return
     bounds = [n * i // k for i in range(k + 1)]
-    futures = [_workers().submit(_run_chunk, body, slice(bounds[i], bounds[i + 1])) for i in range(1, k)]
+    futures = [_workers().submit(_run_chunk_in_worker, body, slice(bounds[i], bounds[i + 1])) for i in range(1, k)]
     try:
         _run_chunk(body, slice(bounds[0], bounds[1]))
     finally:

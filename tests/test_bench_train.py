@@ -77,9 +77,23 @@ def test_bench_train_profile_lists_the_kinds_of_work_and_their_shares_add_up(cap
         ms_, share = _numbers(_line(out, kind))[:2]
         rows[kind] = share
         assert ms_ > 0, kind
-    shares = [_numbers(line)[1] for line in out.splitlines()[2:] if line and not line.startswith("data")]
+    lines = out.split("data (per batch)")[0].splitlines()[2:]
+    shares = [_numbers(line)[1] for line in lines if line]
     assert sum(shares) == pytest.approx(100, abs=0.1 * len(shares))
-    assert "data (per batch)" in out
+    busy = [_numbers(line)[2] for line in lines if line]
+    assert all(0 <= b <= 4 for b in busy), out          # --threads 1: about one core (a GEMM may spin up more)
+    assert re.search(r"cores busy over the step: \d+\.\d\d of 1;", out), out
+
+
+def test_profiler_cores_busy_is_cpu_time_over_wall_time(monkeypatch):
+    wall = iter([0.0, 4.0])
+    cpu = iter([1.0, 7.0])      # 6 CPU seconds in 4 wall seconds: 1.5 cores
+    monkeypatch.setattr(bench_profile.time, "perf_counter", lambda: next(wall))
+    monkeypatch.setattr(bench_profile.time, "thread_time", lambda: next(cpu))
+    profiler = bench_profile.OpProfiler()
+    profiler.time("batch norm", lambda: None)
+    assert profiler.totals["batch norm"] == 4.0 and profiler.cpu["batch norm"] == 6.0
+    assert profiler.cores_busy("batch norm") == 1.5
 
 
 def test_profiler_counts_exclusive_time_and_restores_the_ops(monkeypatch):
