@@ -247,3 +247,10 @@ def test_minise_info_prints_the_processor_its_isa_and_the_thread_count(capsys, m
     out = capsys.readouterr().out
     assert "Test CPU 3000 (AVX2)" in out
     assert "threads: 2 (ms.set_num_threads)" in out
+
+
+def test_minise_train_rejects_a_thread_count_below_one(capsys):
+    from minise import cli
+
+    assert cli.main(["train", "--threads", "0", "--subset", "8", "--epochs", "1"]) == 2
+    assert "--threads must be a positive number of threads, got 0" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import backend
+from .. import backend, parallel
 from ..io.checkpoint import load_checkpoint
 from ..training import RESUME_OVERRIDES, NonFiniteLossError, TrainConfig, Trainer
 from ..viz import write_curves
@@ -42,6 +42,8 @@ def add(sub):
                    help="log gradient norms and update/weight ratios every N steps (default 50) to grad_health.csv")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                    help="no progress bar (epoch summaries only)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (ms.set_num_threads: minise's pool and NumPy's BLAS; default all cores)")
     p.set_defaults(run=run)
 
 
@@ -53,6 +55,10 @@ CLI_FIELDS = ("model", "dataset", "epochs", "batch_size", "lr", "optimizer", "mo
 def run(args):
     """``minise train``: exit status 0 when finished, 130 after Ctrl-C, 1 on a non-finite loss, 2 on bad input."""
     backend.keep_freed_memory()  # reuse freed buffers across steps: no page faults (docs/benchmarks.md)
+    if args.threads is not None:
+        if args.threads < 1:
+            return _error("train", f"--threads must be a positive number of threads, got {args.threads}")
+        parallel.set_num_threads(args.threads)
     given = {name: getattr(args, name) for name in CLI_FIELDS if getattr(args, name, None) is not None}
     try:
         if args.resume is not None:
