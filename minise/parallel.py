@@ -77,19 +77,74 @@ def set_num_threads(n):
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
     n = int(n)
     backend.set_blas_threads(n)
-    if n != _num_threads and _pool is not None:
-        _pool.shutdown(wait=True)
-        _pool = None
-    _num_threads = n
+    with _pool_lock:
+        if n != _num_threads and _pool is not None:
+            _pool.stop()
+            _pool = None
+        _num_threads = n
+
+
+class _Pool:
+    """``workers`` threads, each waiting on its own lock for a slice of the current call.
+
+    Locks rather than a queue of futures: handing a slice over and collecting it costs a
+    few microseconds this way, and a step makes a few hundred such calls.
+    """
+
+    def __init__(self, workers):
+        self.busy = threading.Lock()        # one call at a time; a second caller runs serially
+        self.jobs = [None] * workers        # (body, chunk) for each worker, None: stop
+        self.errors = [None] * workers
+        self.go = [threading.Lock() for _ in range(workers)]
+        self.done = [threading.Lock() for _ in range(workers)]
+        for i in range(workers):
+            self.go[i].acquire()
+            self.done[i].acquire()
+            threading.Thread(target=self._work, args=(i,), name=f"minise-{i + 1}", daemon=True).start()
+
+    def _work(self, i):
+        while True:
+            self.go[i].acquire()            # sleeps until run() hands over a slice
+            job = self.jobs[i]
+            if job is None:
+                return
+            try:
+                _run_chunk_in_worker(*job)
+            except BaseException as exc:    # handed to the caller, raised there
+                self.errors[i] = exc
+            self.done[i].release()
+
+    def run(self, body, chunks):
+        """body(chunk) for every chunk, the first on the calling thread; raise the first error."""
+        workers = range(len(chunks) - 1)
+        for i in workers:
+            self.jobs[i], self.errors[i] = (body, chunks[i + 1]), None
+            self.go[i].release()
+        try:
+            _run_chunk(body, chunks[0])
+        finally:
+            for i in workers:
+                self.done[i].acquire()      # wait, even when our own slice failed
+        for i in workers:
+            if self.errors[i] is not None:
+                raise self.errors[i]
+
+    def stop(self):
+        with self.busy:
+            for i in range(len(self.jobs)):
+                self.jobs[i] = None
+                self.go[i].release()
+
+
+_pool_lock = threading.Lock()     # guards creating and replacing the pool
 
 
 def _workers():
     global _pool
-    if _pool is None:
-        from concurrent.futures import ThreadPoolExecutor  # here: keeps `import minise` fast
-
-        _pool = ThreadPoolExecutor(max_workers=get_num_threads() - 1, thread_name_prefix="minise")
-    return _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = _Pool(get_num_threads() - 1)
+        return _pool
 
 
 _worker_cpu = [0.0]          # CPU seconds the pool's workers spent in chunks (for the profiler)
@@ -143,15 +198,15 @@ def parallel_for(n, body, size):
     if k == 1:
         body(slice(0, n))
         return
-    bounds = [n * i // k for i in range(k + 1)]
-    futures = [_workers().submit(_run_chunk_in_worker, body, slice(bounds[i], bounds[i + 1])) for i in range(1, k)]
+    pool = _workers()
+    if not pool.busy.acquire(blocking=False):   # another thread of the program is using the pool
+        body(slice(0, n))
+        return
     try:
-        _run_chunk(body, slice(bounds[0], bounds[1]))
+        bounds = [n * i // k for i in range(k + 1)]
+        pool.run(body, [slice(bounds[i], bounds[i + 1]) for i in range(k)])
     finally:
-        for future in futures:
-            future.exception()      # wait, even when our own slice failed
-    for future in futures:
-        future.result()             # re-raise a worker's exception
+        pool.busy.release()
 
 
 def _split_axis(shape):

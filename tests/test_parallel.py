@@ -102,6 +102,45 @@ def test_a_parallel_call_inside_a_chunk_runs_on_that_thread():
     np.testing.assert_array_equal(dst, 1)
 
 
+def test_two_program_threads_can_use_the_pool_at_once():
+    import threading
+
+    parallel.set_num_threads(2)
+    x = np.arange(64 * 64 * 8, dtype=np.float32).reshape(8, 64, 64)
+    results, errors = [None] * 4, []
+
+    def work(i):
+        try:
+            for _ in range(50):
+                results[i] = parallel.elementwise(np.multiply, x, np.float32(i))
+        except Exception as exc:   # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    for i, r in enumerate(results):
+        np.testing.assert_array_equal(r, x * np.float32(i))
+
+
+def test_changing_the_thread_count_stops_the_old_workers():
+    import threading
+
+    parallel.set_num_threads(3)
+    parallel.copyto(np.empty((4, 64, 64), np.float32), np.float32(0))     # starts 2 workers
+    parallel.set_num_threads(2)
+    parallel.copyto(np.empty((4, 64, 64), np.float32), np.float32(0))     # 1 new worker
+    for _ in range(100):
+        names = [t.name for t in threading.enumerate() if t.name.startswith("minise-")]
+        if len(names) == 1:
+            break
+        threading.Event().wait(0.01)
+    assert len(names) == 1, names
+
+
 # --- the helpers against NumPy ----------------------------------------------------------
 @pytest.mark.parametrize("threads", THREADS)
 def test_copyto_equals_numpy_assignment(threads):
