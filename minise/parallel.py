@@ -14,7 +14,7 @@ time, wait for all of them. Plain Python threads are enough, because NumPy
 releases the GIL while it copies, runs a ufunc loop or reduces: the chunks
 really run side by side.
 
-    parallel_for(n, body, size)         body(slice) for one slice of range(n) per thread
+    parallel_for(n, body, work)         body(slice) for one slice of range(n) per thread
     copyto(dst, src)                    dst[...] = src
     elementwise(xp.maximum, x, 0)       a ufunc (or any f(*chunks, out=chunk)), chunk by chunk
     reduce(xp.add, x, axis=(2, 3))      a reduction that keeps axis 0, chunk by chunk
@@ -28,8 +28,12 @@ no overhead.
 The same numbers whatever the thread count: a chunk is a slice along an axis
 the call does not reduce over, so every output element is computed from the
 same inputs by the same NumPy loop in the same order, whichever thread
-computes it. tests/test_parallel.py checks it bit for bit, helper by helper
-and for a whole training step.
+computes it; and a new result is laid out in memory as NumPy would lay it out
+(a later GEMM rounds differently on another layout). tests/test_parallel.py
+checks it bit for bit, helper by helper and for a whole training step. (BLAS's
+own threads are another matter: OpenBLAS adds a GEMM's partial sums in an
+order that depends on its thread count, so ``set_num_threads``, which sets
+both, gives results equal within float32 rounding: docs/benchmarks.md.)
 
 The thread count is PyTorch's: ``minise.set_num_threads(n)`` sets this pool
 and NumPy's BLAS together; by default it is the number of threads NumPy's
@@ -69,8 +73,9 @@ def get_num_threads():
 def set_num_threads(n):
     """Use ``n`` threads on the CPU: minise's own pool and NumPy's BLAS (as ``torch.set_num_threads``).
 
-    n: a positive int. Raises ValueError otherwise. Returns None. The results of
-    every op are the same, bit for bit, whatever ``n`` is (see the module docstring).
+    n: a positive int. Raises ValueError otherwise. Returns None. minise's own
+    threads change no bit of any result; BLAS's change a GEMM's rounding (see the
+    module docstring).
     """
     global _num_threads, _pool
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
@@ -184,16 +189,18 @@ def _chunks(n, size):
     return max(1, min(get_num_threads(), n, size // MIN_CHUNK))
 
 
-def parallel_for(n, body, size):
+def parallel_for(n, body, work):
     """Call ``body(slice(start, stop))`` on consecutive slices covering ``range(n)``, one per
     thread, and return when all are done.
 
     n: the length of the axis to cut.  body: writes its slice's results (its slices never
-    overlap, so no locks are needed).  size: the number of elements the whole call works on,
-    for the small-work cutoff. The caller's thread runs the first slice itself. With one
-    thread, or ``size`` under 2 * MIN_CHUNK, it is simply ``body(slice(0, n))``. An
-    exception in any slice is raised here, after every slice has finished.
+    overlap, so no locks are needed).  work: the array the call works through (or its number
+    of elements), for the small-work cutoff; a CuPy array is never cut (the GPU has its own
+    parallelism). The caller's thread runs the first slice itself. With one thread, or
+    under 2 * MIN_CHUNK elements, it is simply ``body(slice(0, n))``. An exception in any
+    slice is raised here, after every slice has finished.
     """
+    size = work if isinstance(work, (int, np.integer)) else work.size if isinstance(work, np.ndarray) else 0
     k = _chunks(n, size)
     if k == 1:
         body(slice(0, n))

@@ -65,7 +65,7 @@ def test_parallel_for_covers_every_index_once_in_one_slice_per_thread(threads):
         slices.append(chunk)
         hits[chunk] += 1
 
-    parallel.parallel_for(10, body, size=10 * parallel.MIN_CHUNK)
+    parallel.parallel_for(10, body, 10 * parallel.MIN_CHUNK)
     np.testing.assert_array_equal(hits, 1)
     assert len(slices) == threads
 
@@ -73,7 +73,17 @@ def test_parallel_for_covers_every_index_once_in_one_slice_per_thread(threads):
 def test_parallel_for_keeps_small_work_on_one_thread():
     parallel.set_num_threads(4)
     slices = []
-    parallel.parallel_for(10, slices.append, size=parallel.MIN_CHUNK)   # under 2 chunks' worth
+    parallel.parallel_for(10, slices.append, parallel.MIN_CHUNK)   # under 2 chunks' worth
+    assert slices == [slice(0, 10)]
+
+
+def test_parallel_for_never_cuts_work_on_a_gpu_array():
+    class GpuArray:               # what parallel_for sees of a cupy.ndarray: not a numpy.ndarray
+        size = 10**9
+
+    parallel.set_num_threads(4)
+    slices = []
+    parallel.parallel_for(10, slices.append, GpuArray())
     assert slices == [slice(0, 10)]
 
 
@@ -87,7 +97,7 @@ def test_parallel_for_raises_a_workers_exception_after_every_slice_ran():
         done.append(chunk)
 
     with pytest.raises(KeyError, match="from the worker"):
-        parallel.parallel_for(4, body, size=4 * parallel.MIN_CHUNK)
+        parallel.parallel_for(4, body, 4 * parallel.MIN_CHUNK)
     assert done == [slice(0, 2)]
 
 
@@ -98,7 +108,7 @@ def test_a_parallel_call_inside_a_chunk_runs_on_that_thread():
     def body(chunk):   # a nested call must not wait for the (busy) pool: it runs serially
         parallel.copyto(dst[chunk], np.float32(1))
 
-    parallel.parallel_for(4, body, size=dst.size)
+    parallel.parallel_for(4, body, dst)
     np.testing.assert_array_equal(dst, 1)
 
 

@@ -178,14 +178,15 @@ def _col2im(col, x_shape, kernel_size, stride, padding, out_hw):
     (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = kernel_size, stride, padding, out_hw
     col = col.reshape(C, kh, kw, N, Ho, Wo)
     # Channel-major buffer: each slice-add below then reads col[:, i, j] in memory order.
-    gx_pad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
+    gx_pad = xp.empty((C, N, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
 
-    def add_back(c):   # channels c only: every thread adds back its own channels
+    def add_back(c):   # channels c only: every thread zeroes, then adds back, its own channels
+        gx_pad[c] = 0
         for i in range(kh):
             for j in range(kw):
                 gx_pad[c, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += col[c, i, j]
 
-    parallel.parallel_for(C, add_back, col.size)
+    parallel.parallel_for(C, add_back, col)
     return gx_pad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)    # (N, C, H, W), a view
 
 
