@@ -135,10 +135,12 @@ class _Pool:
                 raise self.errors[i]
 
     def stop(self):
-        with self.busy:
-            for i in range(len(self.jobs)):
-                self.jobs[i] = None
-                self.go[i].release()
+        """End the workers once the current call is done. ``busy`` stays taken: a caller
+        still holding this old pool runs serially instead of waiting for dead workers."""
+        self.busy.acquire()
+        for i in range(len(self.jobs)):
+            self.jobs[i] = None
+            self.go[i].release()
 
 
 _pool_lock = threading.Lock()     # guards creating and replacing the pool

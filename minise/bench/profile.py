@@ -55,30 +55,27 @@ class OpProfiler:
     def __init__(self):
         self.totals = defaultdict(float)     # wall seconds per category
         self.cpu = defaultdict(float)        # CPU seconds per category (see the module docstring)
-        self._children = []      # stack: [wall, cpu] spent in wrapped calls inside the current one
+        self._children = []      # stack: [wall, process CPU, own CPU] of wrapped calls inside the current one
         self._patches = []
 
     def _wrap(self, category, fn):
-        process = category in GEMM
-
-        def cpu_now():
-            if process:
-                return time.process_time()
-            return time.thread_time() + parallel.worker_cpu_seconds()
+        process = category in GEMM   # which CPU clock counts this category's work
 
         def timed(*args, **kwargs):
-            self._children.append([0.0, 0.0])
-            start, start_cpu = time.perf_counter(), cpu_now()
+            self._children.append([0.0, 0.0, 0.0])
+            start = (time.perf_counter(), time.process_time(), time.thread_time() + parallel.worker_cpu_seconds())
             try:
                 return fn(*args, **kwargs)
             finally:
-                elapsed, cpu = time.perf_counter() - start, cpu_now() - start_cpu
-                inner, inner_cpu = self._children.pop()
-                self.totals[category] += elapsed - inner
-                self.cpu[category] += max(cpu - inner_cpu, 0.0)
+                end = (time.perf_counter(), time.process_time(), time.thread_time() + parallel.worker_cpu_seconds())
+                spent = [e - s for e, s in zip(end, start)]
+                inner = self._children.pop()
+                self.totals[category] += spent[0] - inner[0]
+                clock = 1 if process else 2
+                self.cpu[category] += max(spent[clock] - inner[clock], 0.0)
                 if self._children:
-                    self._children[-1][0] += elapsed
-                    self._children[-1][1] += cpu
+                    for i in range(3):
+                        self._children[-1][i] += spent[i]
         return timed
 
     def cores_busy(self, category):

@@ -207,9 +207,11 @@ def _print_profile(profile, data_s, threads):
         print(f"{name:<28} {1e3 * seconds:8.1f} {100 * seconds / total:6.1f}% {busy:11.2f}")
     print(f"{'data (per batch)':<28} {1e3 * data_s:8.1f} {100 * data_s / total:6.1f}%")
     cpu = sum(seconds * busy for seconds, busy in profile.values())
-    serial = sum(seconds for seconds, busy in profile.values() if busy < 1.25)
-    print(f"cores busy over the step: {cpu / total:.2f} of {threads}; work that kept about one core busy "
-          f"(< 1.25): {100 * serial / total:.0f}% of the step")
+    line = f"cores busy over the step: {cpu / total:.2f} of {threads}"
+    if threads > 1:   # Amdahl's serial share, as measured (below 1 core: other programs hold the CPU)
+        serial = sum(seconds for seconds, busy in profile.values() if busy < 1.25)
+        line += f"; work that kept about one core busy (< 1.25): {100 * serial / total:.0f}% of the step"
+    print(line)
 
 
 def run_bench_train(args):
