@@ -16,8 +16,13 @@ one minise step and one PyTorch step, so both see the same machine load.
 
 ``--profile`` re-runs a few steps with timing wrapped around every op's forward
 and backward (and conv2d's im2col, col2im and its GEMMs) and prints each kind of
-work as a share of the step. The wrappers are installed only for those steps:
-timing costs nothing when the flag is off.
+work as a share of the step, with the cores it kept busy (CPU time / wall time,
+see ``minise.bench.profile``): where the step is serial. The wrappers are
+installed only for those steps: timing costs nothing when the flag is off.
+
+``--threads N`` calls ``minise.set_num_threads(N)`` (minise's pool and NumPy's
+BLAS) and gives PyTorch the same count; the processor's name and vector ISA are
+printed with the results, since the ratio depends on them.
 
 Memory, measured on one minise step before any PyTorch step runs: the peak
 resident set size of the whole process during the step (VmHWM after a reset
