@@ -203,7 +203,7 @@ def sum_to(g, shape):
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
     if axes:
-        g = parallel.reduce(backend.get_array_module(g).add, g, axes, keepdims=True)   # g.sum(axes), on every core
+        g = parallel.reduce("sum", g, axes, keepdims=True)   # g.sum(axis=axes, keepdims=True), on every core
     return g.reshape(g.shape[lead:])
 
 

@@ -17,7 +17,7 @@ really run side by side.
     parallel_for(n, body, work)         body(slice) for one slice of range(n) per thread
     copyto(dst, src)                    dst[...] = src
     elementwise(xp.maximum, x, 0)       a ufunc (or any f(*chunks, out=chunk)), chunk by chunk
-    reduce(xp.add, x, axis=(2, 3))      a reduction that keeps axis 0, chunk by chunk
+    reduce("mean", x, axis=(2, 3))      x.sum / x.mean over axes other than 0, chunk by chunk
     einsum("ncm->c", x)                 einsum, split along its first output index
 
 An op calls one of these in one line where it used to call NumPy. With one
@@ -286,24 +286,31 @@ def elementwise(f, *args, out=None, dtype=None):
     return out
 
 
-def reduce(ufunc, x, axis, keepdims=False):
-    """``ufunc.reduce(x, axis, keepdims=keepdims)`` (``xp.add``: a sum), cut along axis 0 of x.
+def reduce(method, x, axis, keepdims=False):
+    """``x.sum(axis, keepdims=keepdims)`` (method ``"sum"``) or ``x.mean(axis, keepdims=keepdims,
+    dtype=x.dtype)`` (``"mean"``), cut along axis 0 of x.
 
     axis: an int or a tuple of ints, which must not contain 0 for the call to be cut
-    (otherwise it runs on one thread). x: a float array (other dtypes run on one thread).
+    (otherwise it runs on one thread). x: a float array (other dtypes run on one thread,
+    where NumPy promotes an integer sum to int64).
     """
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     axes = tuple(a % x.ndim for a in axes)
+    dtype = {"dtype": x.dtype} if method == "mean" else {}
+
+    def call(a, **out):
+        return getattr(a, method)(axis=axes, keepdims=keepdims, **dtype, **out)
+
     if (get_array_module(x) is not np or 0 in axes or x.dtype.kind != "f" or x.size < 2 * MIN_CHUNK
-            or get_num_threads() == 1):   # (integer sums are promoted to int64: left to NumPy)
-        return ufunc.reduce(x, axis=axes, keepdims=keepdims)
+            or get_num_threads() == 1):
+        return call(x)
     # NumPy lays the result out in x's memory order (x channel-major: the result too).
     out = np.empty_like(x[tuple(slice(0, 1) if i in axes else slice(None) for i in range(x.ndim))])
     if not keepdims:
         out = out.squeeze(axes)
 
     def body(chunk):
-        ufunc.reduce(x[chunk], axis=axes, keepdims=keepdims, out=out[chunk])
+        call(x[chunk], out=out[chunk])
 
     parallel_for(x.shape[0], body, x.size)
     return out

@@ -182,12 +182,15 @@ def test_elementwise_gives_numpys_bits_and_layout(threads):
 
 
 @pytest.mark.parametrize("threads", THREADS)
-def test_reduce_gives_numpys_sum_bits_and_layout(threads):
+def test_reduce_gives_numpys_sum_and_mean_bits_and_layout(threads):
     x = _channel_major(np.random.default_rng(2), (8, 6, 8, 8))
     parallel.set_num_threads(threads)
-    _same(parallel.reduce(np.add, x, (2, 3)), x.sum(axis=(2, 3)))
-    _same(parallel.reduce(np.add, x, (2, 3), keepdims=True), x.sum(axis=(2, 3), keepdims=True))
-    _same(parallel.reduce(np.add, x, (0, 2)), x.sum(axis=(0, 2)))     # axis 0 reduced: one thread
+    _same(parallel.reduce("sum", x, (2, 3)), x.sum(axis=(2, 3)))
+    _same(parallel.reduce("sum", x, (2, 3), keepdims=True), x.sum(axis=(2, 3), keepdims=True))
+    _same(parallel.reduce("mean", x, (2, 3)), x.mean(axis=(2, 3), dtype=x.dtype))
+    _same(parallel.reduce("sum", x, (0, 2)), x.sum(axis=(0, 2)))     # axis 0 reduced: one thread
+    ints = np.arange(8 * 6 * 64, dtype=np.int32).reshape(8, 6, 64)
+    _same(parallel.reduce("sum", ints, 2), ints.sum(axis=2))           # NumPy's int64 sum
 
 
 @pytest.mark.parametrize("threads", THREADS)

@@ -201,8 +201,7 @@ class GlobalAvgPool2d(Function):
     def forward(self, x):
         _check_4d(x.shape, "global_avg_pool2d")
         self.save_for_backward(x.shape)
-        xp = get_array_module(x)
-        return parallel.reduce(xp.add, x, axis=(2, 3)) / (x.shape[2] * x.shape[3])   # x.mean(axis=(2, 3))
+        return parallel.reduce("mean", x, axis=(2, 3))   # x.mean(axis=(2, 3), dtype=x.dtype), on every core
 
     def backward(self, gz):
         (x_shape,) = self.saved
