@@ -6,7 +6,7 @@
 
 The package is built in layers, each importing only the ones below it
 (docs/architecture.md draws them; tests/test_architecture.py keeps it true):
-backend -> dtypes -> tensor -> autograd -> functional -> nn -> models / optim / data ->
+backend -> dtypes, parallel -> tensor -> autograd -> functional -> nn -> models / optim / data ->
 io -> debug -> analysis -> training -> viz -> bench -> cli.
 """
 
@@ -101,6 +101,7 @@ from .functional import (
                     unsqueeze,
 )
 from .io import load, load_safetensors, save, save_safetensors
+from .parallel import get_num_threads, set_num_threads
 from .tensor import Tensor, tensor
 
 __all__ = [
@@ -112,6 +113,8 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "manual_seed",
+    "set_num_threads",
+    "get_num_threads",
     "gradcheck",
     "directional_gradcheck",
     "GradcheckError",

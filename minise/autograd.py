@@ -31,7 +31,7 @@ each op's backward run in order.
 
 import contextlib
 
-from . import backend
+from . import backend, parallel
 from .tensor import Tensor, _is_float, as_tensor
 
 __all__ = [
@@ -271,7 +271,7 @@ def sum_to(g, shape):
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
     if axes:
-        g = g.sum(axis=axes, keepdims=True)
+        g = parallel.reduce("sum", g, axes, keepdims=True)   # g.sum(axis=axes, keepdims=True), on every core
     return g.reshape(g.shape[lead:])
 
 
@@ -363,7 +363,9 @@ def backward_steps(root, grad=None, retain_graph=False):
             if gx is None:
                 continue
             key = id(x)
-            grads[key] = gx if key not in grads else grads[key] + gx
+            # A tensor used twice (a residual connection) adds up its gradients: grads[key] + gx, on every core.
+            grads[key] = gx if key not in grads else parallel.elementwise(backend.get_array_module(gx).add,
+                                                                          grads[key], gx)
         if not retain_graph:
             fn.release()
 

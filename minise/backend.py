@@ -30,6 +30,10 @@ __all__ = [
     "rng",
     "random_uniform",
     "DeviceError",
+    "blas_threads",
+    "set_blas_threads",
+    "cpu_name",
+    "cpu_isa",
 ]
 
 _cupy = None            # the cupy module once imported successfully
@@ -307,3 +311,80 @@ def keep_freed_memory():
         return False
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
     return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**30))
+
+
+# --- the CPU: NumPy's BLAS threads, the processor's name and vector ISA --------
+def _openblas_function(names):
+    """A function of the OpenBLAS library NumPy loaded (Linux only), or None.
+
+    NumPy's wheels ship OpenBLAS under prefixed names (``scipy_openblas_...64_``);
+    threadpoolctl does this lookup more generally when it is installed.
+    """
+    import ctypes
+
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        lib = ctypes.CDLL(path)
+        for name in names:
+            if hasattr(lib, name):
+                return getattr(lib, name)
+    return None
+
+
+def blas_threads():
+    """How many threads NumPy's BLAS (the GEMMs of conv2d and linear) uses, or None if unknown."""
+    get = _openblas_function(["scipy_openblas_get_num_threads64_", "openblas_get_num_threads64_",
+                              "openblas_get_num_threads"])
+    return int(get()) if get is not None else None
+
+
+def set_blas_threads(n):
+    """Ask NumPy's BLAS to use ``n`` threads; returns False when this BLAS can't be told.
+
+    Use ``minise.set_num_threads``, which sets this and minise's own thread pool together.
+    """
+    import ctypes
+
+    set_ = _openblas_function(["scipy_openblas_set_num_threads64_", "openblas_set_num_threads64_",
+                               "openblas_set_num_threads"])
+    if set_ is None:
+        return False
+    set_(ctypes.c_int(n))
+    return True
+
+
+def _cpuinfo():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def cpu_name():
+    """The processor's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``)."""
+    for line in _cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or "unknown"
+
+
+def cpu_isa():
+    """The widest x86 vector extension the processor offers: ``"AVX-512"``, ``"AVX2"``, ``"AVX"``,
+    ``"SSE"``, or ``"unknown"`` (no ``/proc/cpuinfo``, or not x86). The speed of BLAS, and so of
+    every benchmark ratio, depends on it."""
+    flags = set()
+    for line in _cpuinfo().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse2", "SSE")):
+        if flag in flags:
+            return name
+    return "unknown"

@@ -77,9 +77,38 @@ def test_bench_train_profile_lists_the_kinds_of_work_and_their_shares_add_up(cap
         ms_, share = _numbers(_line(out, kind))[:2]
         rows[kind] = share
         assert ms_ > 0, kind
-    shares = [_numbers(line)[1] for line in out.splitlines()[2:] if line and not line.startswith("data")]
+    lines = out.split("data (per batch)")[0].splitlines()[2:]
+    shares = [_numbers(line)[1] for line in lines if line]
     assert sum(shares) == pytest.approx(100, abs=0.1 * len(shares))
-    assert "data (per batch)" in out
+    busy = [_numbers(line)[2] for line in lines if line]
+    assert all(0 <= b <= 4 for b in busy), out          # --threads 1: about one core (a GEMM may spin up more)
+    assert re.search(r"^cores busy over the step: \d+\.\d\d of 1$", out, re.MULTILINE), out
+
+
+def test_profiler_cores_busy_is_cpu_time_over_wall_time(monkeypatch):
+    wall = iter([0.0, 4.0])
+    cpu = iter([1.0, 7.0])      # 6 CPU seconds in 4 wall seconds: 1.5 cores
+    monkeypatch.setattr(bench_profile.time, "perf_counter", lambda: next(wall))
+    monkeypatch.setattr(bench_profile.time, "thread_time", lambda: next(cpu))
+    monkeypatch.setattr(bench_profile.time, "process_time", lambda: 0.0)
+    profiler = bench_profile.OpProfiler()
+    profiler.time("batch norm", lambda: None)
+    assert profiler.totals["batch norm"] == 4.0 and profiler.cpu["batch norm"] == 6.0
+    assert profiler.cores_busy("batch norm") == 1.5
+
+
+def test_profiler_counts_a_gemms_cpu_on_the_process_clock_less_its_inner_calls(monkeypatch):
+    # dgrad (GEMM) from t=0 to 10 with im2col inside from 2 to 5: the GEMM's own work is 7 s of wall
+    # time; the process burnt 20 CPU s over the whole call and 3 of them in im2col -> 17 / 7 cores.
+    wall, process = iter([0.0, 2.0, 5.0, 10.0]), iter([0.0, 4.0, 7.0, 20.0])
+    monkeypatch.setattr(bench_profile.time, "perf_counter", lambda: next(wall))
+    monkeypatch.setattr(bench_profile.time, "process_time", lambda: next(process))
+    monkeypatch.setattr(bench_profile.time, "thread_time", lambda: 0.0)
+    profiler = bench_profile.OpProfiler()
+    im2col = profiler._wrap("im2col", lambda: None)
+    profiler.time("conv dgrad (GEMM)", im2col)
+    assert profiler.totals == {"conv dgrad (GEMM)": 7.0, "im2col": 3.0}
+    assert profiler.cpu["conv dgrad (GEMM)"] == 17.0
 
 
 def test_profiler_counts_exclusive_time_and_restores_the_ops(monkeypatch):

@@ -17,8 +17,9 @@ import numpy as np
 
 import minise.functional as F
 
+from .. import parallel
 from ..tensor import tensor
-from .timing import blas_threads, set_blas_threads, time_ms
+from .timing import blas_threads, time_ms
 
 __all__ = ["ops_rows", "run_ops"]
 
@@ -121,12 +122,13 @@ def run_ops(args):
         import torch
     except ImportError:
         torch = None
-    threads = args.threads
-    if threads is not None and not set_blas_threads(threads):
-        print(f"note: could not set NumPy's BLAS threads to {threads} (not OpenBLAS); using its default")
+    if args.threads is not None:
+        parallel.set_num_threads(args.threads)      # minise's pool and NumPy's BLAS
+        if blas_threads() != args.threads:
+            print(f"note: could not set NumPy's BLAS threads to {args.threads} (not OpenBLAS); using its default")
     threads_numpy = blas_threads()
     if torch is not None:
-        torch.set_num_threads(threads or threads_numpy or torch.get_num_threads())
+        torch.set_num_threads(parallel.get_num_threads())
 
     rows = ops_rows(args.batch_size)
     # Every minise row first, then every torch row: each library's idle worker threads
@@ -142,7 +144,8 @@ def run_ops(args):
 
     print(f"minise bench ops: forward + backward, batch {args.batch_size}, median of {args.repeat} "
           f"after a warm-up, float32, CPU")
-    print(f"numpy {np.__version__} BLAS threads: {threads_numpy if threads_numpy is not None else 'unknown'}; "
+    print(f"minise threads: {parallel.get_num_threads()}; "
+          f"numpy {np.__version__} BLAS threads: {threads_numpy if threads_numpy is not None else 'unknown'}; "
           + (f"torch {torch.__version__} threads: {torch.get_num_threads()}" if torch is not None
              else "torch not installed: no comparison"))
     header = f"{'op':<22} {'shape':<30} {'minise ms':>10} {'torch ms':>10} {'ratio':>7}"

@@ -16,8 +16,13 @@ one minise step and one PyTorch step, so both see the same machine load.
 
 ``--profile`` re-runs a few steps with timing wrapped around every op's forward
 and backward (and conv2d's im2col, col2im and its GEMMs) and prints each kind of
-work as a share of the step. The wrappers are installed only for those steps:
-timing costs nothing when the flag is off.
+work as a share of the step, with the cores it kept busy (CPU time / wall time,
+see ``minise.bench.profile``): where the step is serial. The wrappers are
+installed only for those steps: timing costs nothing when the flag is off.
+
+``--threads N`` calls ``minise.set_num_threads(N)`` (minise's pool and NumPy's
+BLAS) and gives PyTorch the same count; the processor's name and vector ISA are
+printed with the results, since the ratio depends on them.
 
 Memory, measured on one minise step before any PyTorch step runs: the peak
 resident set size of the whole process during the step (VmHWM after a reset
@@ -33,6 +38,7 @@ column matrices) are not page-faulted anew every step. It is applied to the
 whole process, so PyTorch gets it too; ``--malloc default`` measures without it.
 """
 
+import os
 import statistics
 import time
 
@@ -40,12 +46,12 @@ import numpy as np
 
 import minise.functional as F
 
-from .. import backend, data, models, optim
+from .. import backend, data, models, optim, parallel
 from ..autograd import no_grad
 from ..backend import keep_freed_memory
 from ..tensor import tensor
 from .profile import OpProfiler, profile_steps
-from .timing import blas_threads, set_blas_threads
+from .timing import blas_threads
 
 __all__ = ["MODELS", "OpProfiler", "data_seconds_per_batch", "embedded_loader", "keep_freed_memory",
            "peak_memory", "run_bench_train", "train_step", "twin_of"]
@@ -196,6 +202,23 @@ def _row(name, minise_s, torch_s):
     return f"{name:<28} {1e3 * minise_s:10.1f} {t_text} {ratio}"
 
 
+def _print_profile(profile, data_s, threads):
+    """The --profile table: per kind of work, ms per step, share, and cores busy (CPU time / wall time)."""
+    total = sum(seconds for seconds, _ in profile.values())
+    print(f"\nprofile: time per kind of work in one minise train step ({1e3 * total:.0f} ms with the timers, "
+          f"{threads} thread{'s' if threads > 1 else ''}; data: its own loader, not part of the step)")
+    print(f"{'work':<28} {'ms':>8} {'share':>7} {'cores busy':>11}")
+    for name, (seconds, busy) in sorted(profile.items(), key=lambda kv: -kv[1][0]):
+        print(f"{name:<28} {1e3 * seconds:8.1f} {100 * seconds / total:6.1f}% {busy:11.2f}")
+    print(f"{'data (per batch)':<28} {1e3 * data_s:8.1f} {100 * data_s / total:6.1f}%")
+    cpu = sum(seconds * busy for seconds, busy in profile.values())
+    line = f"cores busy over the step: {cpu / total:.2f} of {threads}"
+    if threads > 1:   # Amdahl's serial share, as measured (below 1 core: other programs hold the CPU)
+        serial = sum(seconds for seconds, busy in profile.values() if busy < 1.25)
+        line += f"; work that kept about one core busy (< 1.25): {100 * serial / total:.0f}% of the step"
+    print(line)
+
+
 def run_bench_train(args):
     """``minise bench train``: time, print the table (and the profile with ``--profile``); returns 0."""
     if args.device != "cpu":
@@ -208,11 +231,13 @@ def run_bench_train(args):
             import torch
         except ImportError:
             print("note: torch is not installed: no comparison")
-    if args.threads is not None and not set_blas_threads(args.threads):
-        print(f"note: could not set NumPy's BLAS threads to {args.threads} (not OpenBLAS); using its default")
-    threads = blas_threads()
+    if args.threads is not None:
+        parallel.set_num_threads(args.threads)      # minise's pool and NumPy's BLAS
+        if blas_threads() != args.threads:
+            print(f"note: could not set NumPy's BLAS threads to {args.threads} (not OpenBLAS); using its default")
+    threads = parallel.get_num_threads()
     if torch is not None:
-        torch.set_num_threads(args.threads or threads or torch.get_num_threads())
+        torch.set_num_threads(threads)
 
     backend.manual_seed(0)
     N = args.batch_size
@@ -264,7 +289,9 @@ def run_bench_train(args):
 
     print(f"minise bench train: {args.model}, batch {N}, {args.device}, median of {args.steps} steps after "
           f"{args.warmup} warm-up{' (alternating with torch)' if torch is not None else ''}, float32")
-    print(f"numpy {np.__version__} BLAS threads: {threads if threads is not None else 'unknown'}"
+    print(f"cpu: {backend.cpu_name()} ({backend.cpu_isa()}), {os.cpu_count()} cores")
+    blas = blas_threads()
+    print(f"minise threads: {threads}; numpy {np.__version__} BLAS threads: {blas if blas is not None else 'unknown'}"
           + (f"; torch {torch.__version__} threads: {torch.get_num_threads()}" if torch is not None else "")
           + f"; malloc: {args.malloc}; load average (1 min): {load_before} before, {_load()} after")
     header = f"{'':<28} {'minise ms':>10} {'torch ms':>10} {'ratio':>7}"
@@ -285,12 +312,5 @@ def run_bench_train(args):
         print("ratio = minise ms / torch ms (lower is better; 1.00 = as fast as PyTorch)")
 
     if args.profile:
-        shares = profile_steps(model, optimizer, x, y, max(args.steps, 1))
-        total = sum(shares.values())
-        print(f"\nprofile: time per kind of work in one minise train step ({1e3 * total:.0f} ms with the timers; "
-              f"data: its own loader, not part of the step)")
-        print(f"{'work':<28} {'ms':>8} {'share':>7}")
-        for name, seconds in sorted(shares.items(), key=lambda kv: -kv[1]):
-            print(f"{name:<28} {1e3 * seconds:8.1f} {100 * seconds / total:6.1f}%")
-        print(f"{'data (per batch)':<28} {1e3 * data_s:8.1f} {100 * data_s / total:6.1f}%")
+        _print_profile(profile_steps(model, optimizer, x, y, max(args.steps, 1), busy=True), data_s, threads)
     return 0

@@ -16,7 +16,8 @@ def _add_ops(sub):
     p = sub.add_parser("ops", help="forward+backward time of each op at SE-ResNet-20 shapes, vs PyTorch")
     p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
     p.add_argument("--threads", type=int, default=None,
-                   help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS default)")
+                   help="threads for minise (ms.set_num_threads: its pool and NumPy's BLAS) and for PyTorch "
+                        "(default: as many as NumPy's BLAS uses)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per op; the median is shown (default 5)")
     p.set_defaults(run=run_ops)
 
@@ -41,7 +42,8 @@ def _add_train(sub):
     p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--threads", type=int, default=None,
-                   help="threads for NumPy's BLAS and for PyTorch (default: NumPy's BLAS default)")
+                   help="threads for minise (ms.set_num_threads: its pool and NumPy's BLAS) and for PyTorch "
+                        "(default: as many as NumPy's BLAS uses)")
     p.add_argument("--steps", type=int, default=10, help="timed steps; the median is shown (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     p.add_argument("--compare", choices=["torch"], default=None, help="also time the PyTorch twin, alternating")

@@ -1,9 +1,10 @@
-"""``minise info``: versions, the array backends, and whether a GPU is usable."""
+"""``minise info``: versions, the processor and threads, the array backends, and whether a GPU is usable."""
 
+import os
 import platform
 import sys
 
-from .. import backend
+from .. import backend, parallel
 from ..version import __version__
 
 
@@ -26,6 +27,8 @@ def run(args):
         print(f"torch       {torch.__version__} (used only by the parity tests and `bench --compare torch`)")
     except ImportError:
         print("torch       not installed (optional: parity tests and benchmarks against PyTorch)")
+    print(f"cpu         {backend.cpu_name()} ({backend.cpu_isa()}), {os.cpu_count()} cores; threads: "
+          f"{parallel.get_num_threads()} (ms.set_num_threads), NumPy's BLAS {backend.blas_threads() or 'unknown'}")
     backends = ["numpy (cpu)"] + (["cupy (cuda)"] if backend.cupy_available() else [])
     print(f"backends    {', '.join(backends)}")
     usable, reason = backend.cuda_status()

@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import backend
+from .. import backend, parallel
 from ..io import load_checkpoint, printable, resolve_checkpoint_path
 from ..training import RESUME_OVERRIDES, TrainConfig, Trainer, default_run_dir, write_metrics
 from ..training.metrics import check_metric_rows, logs_lag
@@ -44,6 +44,8 @@ def add(sub):
                    help="log gradient norms and update/weight ratios every N steps (default 50) to grad_health.csv")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                    help="no progress bar (epoch summaries only)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads (ms.set_num_threads: minise's pool and NumPy's BLAS; default all cores)")
     p.set_defaults(run=run)
 
 
@@ -56,6 +58,10 @@ def run(args):
     """``minise train``: exit status 0 when finished, 130 after Ctrl-C, 1 when training diverged; the other
     failures are mapped to one line and an exit code by :func:`minise.cli.common.guarded` (docs/files.md)."""
     backend.keep_freed_memory()  # reuse freed buffers across steps: no page faults (docs/benchmarks.md)
+    if args.threads is not None:
+        if args.threads < 1:
+            return _error("train", f"--threads must be a positive number of threads, got {args.threads}")
+        parallel.set_num_threads(args.threads)
     given = {name: getattr(args, name) for name in CLI_FIELDS if getattr(args, name, None) is not None}
     try:
         trainer = _resume(args, given) if args.resume is not None else _new_run(given)

@@ -7,6 +7,7 @@ output is held by the graph anyway. Derivations: docs/derivations.md#activations
 
 import numpy as np
 
+from .. import parallel
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import as_tensor
@@ -24,14 +25,19 @@ class ReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        y = xp.maximum(x, 0)
+        y = parallel.elementwise(xp.maximum, x, 0)   # xp.maximum(x, 0) on every core (minise.parallel)
         self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         (y,) = self.saved
-        passes = get_array_module(y).logical_not(y <= 0)   # not (y <= 0): NaN passes, as PyTorch
-        return gy * passes
+        return parallel.elementwise(_pass_where_not_negative, gy, y, dtype=gy.dtype)   # gy * not(y <= 0)
+
+
+def _pass_where_not_negative(gy, y, out=None):
+    """gy where y > 0 or y is NaN (not (y <= 0): a NaN passes its gradient on, as in PyTorch)."""
+    xp = get_array_module(gy)
+    return xp.multiply(gy, xp.logical_not(y <= 0), out=out)
 
 
 class Sigmoid(Function):

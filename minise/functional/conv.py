@@ -17,6 +17,7 @@ See docs/derivations.md#conv2d.
 
 import numpy as np
 
+from .. import parallel
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
@@ -79,7 +80,7 @@ def _pad(x, padding, value=0.0):
     xp = get_array_module(x)
     N, C, H, W = x.shape
     x_pad = xp.empty((C, N, H + 2 * ph, W + 2 * pw), dtype=x.dtype).transpose(1, 0, 2, 3)
-    x_pad[:, :, ph:ph + H, pw:pw + W] = x
+    parallel.copyto(x_pad[:, :, ph:ph + H, pw:pw + W], x)   # x_pad[:, :, ph:ph+H, pw:pw+W] = x, on every core
     # Fill only the border: filling the whole buffer first would write every pixel twice.
     x_pad[:, :, :ph] = value
     x_pad[:, :, ph + H:] = value
@@ -133,11 +134,10 @@ def _im2col(x, kernel_size, stride, padding, out_hw, out=None):
     """im2col without the checks; ``out``: a buffer of col's size to copy into instead of a new one."""
     windows = _windows(_pad(x, padding), kernel_size, stride, out_hw)
     rows = x.shape[1] * kernel_size[0] * kernel_size[1]
-    if out is None:
-        return windows.copy().reshape(rows, -1)   # always a copy, never a view of x (backward writes into col)
-    col = out.reshape(rows, -1)
-    col.reshape(windows.shape)[...] = windows
-    return col
+    if out is None:   # always a copy, never a view of x (backward writes into col)
+        out = get_array_module(x).empty(windows.shape, dtype=x.dtype)
+    parallel.copyto(out.reshape(windows.shape), windows)   # the one big copy, on every core
+    return out.reshape(rows, -1)
 
 
 def col2im(col, x_shape, kernel_size, stride=1, padding=0):
@@ -178,10 +178,15 @@ def _col2im(col, x_shape, kernel_size, stride, padding, out_hw):
     (kh, kw), (sh, sw), (ph, pw), (Ho, Wo) = kernel_size, stride, padding, out_hw
     col = col.reshape(C, kh, kw, N, Ho, Wo)
     # Channel-major buffer: each slice-add below then reads col[:, i, j] in memory order.
-    gx_pad = xp.zeros((C, N, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            gx_pad[:, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += col[:, i, j]
+    gx_pad = xp.empty((C, N, H + 2 * ph, W + 2 * pw), dtype=col.dtype)
+
+    def add_back(c):   # channels c only: every thread zeroes, then adds back, its own channels
+        gx_pad[c] = 0
+        for i in range(kh):
+            for j in range(kw):
+                gx_pad[c, :, i:i + sh * Ho:sh, j:j + sw * Wo:sw] += col[c, i, j]
+
+    parallel.parallel_for(C, add_back, col)
     return gx_pad[:, :, ph:ph + H, pw:pw + W].transpose(1, 0, 2, 3)    # (N, C, H, W), a view
 
 

@@ -1,5 +1,6 @@
 """Batch normalisation as one fused op with the closed-form backward."""
 
+from .. import parallel
 from ..autograd import Function, mark_modified
 from ..backend import get_array_module
 from ..dtypes import accumulate_dtype
@@ -8,12 +9,12 @@ from ..tensor import Tensor, as_tensor
 
 def _channel_sum(a):
     """sum over n and m of a (N, C, M) array -> (C,)."""
-    return get_array_module(a).einsum("ncm->c", a)
+    return parallel.einsum("ncm->c", a)              # split over channels, one chunk per thread
 
 
 def _channel_dot(a, b):
     """sum over n and m of a * b for (N, C, M) arrays -> (C,), without an (N, C, M) temporary."""
-    return get_array_module(a).einsum("ncm,ncm->c", a, b)
+    return parallel.einsum("ncm,ncm->c", a, b)
 
 
 class BatchNorm(Function):
@@ -63,25 +64,26 @@ class BatchNorm(Function):
             return xp.empty(x.shape, dtype=x.dtype)
         if self.training:
             mean = _channel_sum(x3) / m
-            y = x3 - mean[:, None]          # becomes y in place below
+            y = parallel.elementwise(xp.subtract, x3, mean[:, None])   # x3 - mean: becomes y in place below
             var = _channel_dot(y, y) / m    # biased: this is what normalises the batch
             if self.running_mean is not None:
                 self.running_mean[...] = (1 - self.momentum) * self.running_mean + self.momentum * mean
                 self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * (var * (m / (m - 1)))
             inv_std = 1 / xp.sqrt(var + self.eps)
-            y *= (weight * inv_std)[:, None]
-            y += bias[:, None]
+            parallel.elementwise(xp.multiply, y, (weight * inv_std)[:, None], out=y)
+            parallel.elementwise(xp.add, y, bias[:, None], out=y)
         else:
             mean = self.running_mean.astype(acc)       # a copy: later training steps update the original
             inv_std = 1 / xp.sqrt(self.running_var.astype(acc) + self.eps)
             scale = weight * inv_std
-            y = x3 * scale[:, None]
-            y += (bias - mean * scale)[:, None]
+            y = parallel.elementwise(xp.multiply, x3, scale[:, None])
+            parallel.elementwise(xp.add, y, (bias - mean * scale)[:, None], out=y)
         self.save_for_backward(x, mean, inv_std, weight)
         return y.reshape(x.shape).astype(x.dtype, copy=False)
 
     def backward(self, gy):
         x, mean, inv_std, weight = self.saved
+        xp = get_array_module(gy)
         need_x, need_weight, need_bias = self.needs_input_grad
         n, c = x.shape[:2]
         xp = get_array_module(gy)
@@ -95,17 +97,17 @@ class BatchNorm(Function):
         dbeta = _channel_sum(gy3)
         dgamma = dx = None
         if need_weight or (need_x and self.training):
-            xc = x.reshape(n, c, -1).astype(acc, copy=False) - mean[:, None]
+            xc = parallel.elementwise(xp.subtract, x.reshape(n, c, -1).astype(acc, copy=False), mean[:, None])
             dgamma = _channel_dot(gy3, xc) * inv_std        # sum(gy * xhat)
         if need_x and self.training:
             # dx = scale * (gy - dbeta / m - xhat * dgamma / m), built in place in xc's buffer
             dx = xc
-            dx *= (-inv_std * dgamma / m)[:, None]
-            dx -= (dbeta / m)[:, None]
-            dx += gy3
-            dx *= scale
+            parallel.elementwise(xp.multiply, dx, (-inv_std * dgamma / m)[:, None], out=dx)
+            parallel.elementwise(xp.subtract, dx, (dbeta / m)[:, None], out=dx)
+            parallel.elementwise(xp.add, dx, gy3, out=dx)
+            parallel.elementwise(xp.multiply, dx, scale, out=dx)
         elif need_x:
-            dx = gy3 * scale
+            dx = parallel.elementwise(xp.multiply, gy3, scale)
         if dx is not None:
             dx = dx.reshape(x.shape).astype(x.dtype, copy=False)
         return dx, dgamma if need_weight else None, dbeta if need_bias else None

@@ -19,6 +19,7 @@ See docs/derivations.md#pooling.
 
 import numpy as np
 
+from .. import parallel
 from ..autograd import Function
 from ..backend import get_array_module
 from ..dtypes import accumulate_dtype
@@ -240,14 +241,17 @@ class GlobalAvgPool2d(Function):
     def forward(self, x):
         _check_4d(x.shape, "global_avg_pool2d")
         self.save_for_backward(x.shape)
-        return x.mean(axis=(2, 3), dtype=accumulate_dtype(x.dtype)).astype(x.dtype, copy=False)
+        acc = accumulate_dtype(x.dtype)
+        if acc != x.dtype:  # float16 is summed in float32, as PyTorch
+            return x.mean(axis=(2, 3), dtype=acc).astype(x.dtype, copy=False)
+        return parallel.reduce("mean", x, axis=(2, 3))   # x.mean(axis=(2, 3), dtype=x.dtype), on every core
 
     def backward(self, gz):
         (x_shape,) = self.saved
         xp = get_array_module(gz)
         H, W = x_shape[2:]
         gx = xp.empty(x_shape, dtype=gz.dtype)
-        gx[...] = (gz / (H * W))[:, :, None, None]
+        parallel.copyto(gx, (gz / (H * W))[:, :, None, None])   # gx[...] = ..., on every core
         return gx
 
 

@@ -1,0 +1,343 @@
+"""Several cores for the work that BLAS does not do.
+
+NumPy hands matrix products to a threaded BLAS, so conv2d's GEMMs already keep
+every core busy. Everything else in a training step -- im2col's copy, padding,
+batch norm, ReLU, the SE block's reweighting, adding up gradients -- is one
+NumPy call on one core, and that serial part caps the speed-up more cores can
+give (Amdahl's law; ``minise bench train --profile`` measures it, and
+docs/benchmarks.md and tutorial 09 work it out).
+
+This module spreads those calls over the cores the way PyTorch does it
+(``at::parallel_for``): cut the arrays along the batch (or channel) axis into
+ONE large chunk per thread, run the same NumPy call on every chunk at the same
+time, wait for all of them. Plain Python threads are enough, because NumPy
+releases the GIL while it copies, runs a ufunc loop or reduces: the chunks
+really run side by side.
+
+    parallel_for(n, body, work)         body(slice) for one slice of range(n) per thread
+    copyto(dst, src)                    dst[...] = src
+    elementwise(xp.maximum, x, 0)       a ufunc (or any f(*chunks, out=chunk)), chunk by chunk
+    reduce("mean", x, axis=(2, 3))      x.sum / x.mean over axes other than 0, chunk by chunk
+    einsum("ncm->c", x)                 einsum, split along its first output index
+
+An op calls one of these in one line where it used to call NumPy. With one
+thread, a small array (under ``MIN_CHUNK`` elements a thread) or a CuPy array
+(the GPU has its own parallelism) the helper calls NumPy directly: no pool,
+no overhead.
+
+The same numbers whatever the thread count: a chunk is a slice along an axis
+the call does not reduce over, so every output element is computed from the
+same inputs by the same NumPy loop in the same order, whichever thread
+computes it; and a new result is laid out in memory as NumPy would lay it out
+(a later GEMM rounds differently on another layout). tests/test_parallel.py
+checks it bit for bit, helper by helper and for a whole training step. (BLAS's
+own threads are another matter: OpenBLAS adds a GEMM's partial sums in an
+order that depends on its thread count, so ``set_num_threads``, which sets
+both, gives results equal within float32 rounding: docs/benchmarks.md.)
+
+The thread count is PyTorch's: ``minise.set_num_threads(n)`` sets this pool
+and NumPy's BLAS together; by default it is the number of threads NumPy's
+BLAS uses (all cores, unless ``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS``
+says otherwise).
+"""
+
+import os
+import threading
+import time
+
+import numpy as np
+
+from . import backend
+from .backend import get_array_module
+
+__all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elementwise", "reduce",
+           "einsum", "worker_cpu_seconds", "MIN_CHUNK"]
+
+# A chunk smaller than this many elements (1 MiB of float32) is not worth a thread:
+# handing it over and waiting for it costs 15-60 microseconds (measured on a 2-core
+# machine, idle to busy), about what NumPy takes to stream 1 MiB.
+MIN_CHUNK = 1 << 18
+
+_num_threads = None     # None: not set yet, follow NumPy's BLAS
+_pool = None            # the worker threads: get_num_threads() - 1 of them (the caller is one)
+_local = threading.local()  # .inside: this thread is running a chunk (a nested call runs serially)
+
+
+def get_num_threads():
+    """The number of threads minise uses on the CPU (as ``torch.get_num_threads``)."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = backend.blas_threads() or os.cpu_count() or 1
+    return _num_threads
+
+
+def set_num_threads(n):
+    """Use ``n`` threads on the CPU: minise's own pool and NumPy's BLAS (as ``torch.set_num_threads``).
+
+    n: a positive int. Raises ValueError otherwise. Returns None. minise's own
+    threads change no bit of any result; BLAS's change a GEMM's rounding (see the
+    module docstring).
+    """
+    global _num_threads, _pool
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
+    n = int(n)
+    backend.set_blas_threads(n)
+    with _pool_lock:
+        if n != _num_threads and _pool is not None:
+            _pool.stop()
+            _pool = None
+        _num_threads = n
+
+
+class _Pool:
+    """``workers`` threads, each waiting on its own lock for a slice of the current call.
+
+    Locks rather than a queue of futures: handing a slice over and collecting it costs a
+    few microseconds this way, and a step makes a few hundred such calls.
+    """
+
+    def __init__(self, workers):
+        self.busy = threading.Lock()        # one call at a time; a second caller runs serially
+        self.jobs = [None] * workers        # (body, chunk) for each worker, None: stop
+        self.errors = [None] * workers
+        self.go = [threading.Lock() for _ in range(workers)]
+        self.done = [threading.Lock() for _ in range(workers)]
+        for i in range(workers):
+            self.go[i].acquire()
+            self.done[i].acquire()
+            threading.Thread(target=self._work, args=(i,), name=f"minise-{i + 1}", daemon=True).start()
+
+    def _work(self, i):
+        while True:
+            self.go[i].acquire()            # sleeps until run() hands over a slice
+            job = self.jobs[i]
+            if job is None:
+                return
+            try:
+                _run_chunk_in_worker(*job)
+            except BaseException as exc:    # handed to the caller, raised there
+                self.errors[i] = exc
+            self.done[i].release()
+
+    def run(self, body, chunks):
+        """body(chunk) for every chunk, the first on the calling thread; raise the first error."""
+        workers = range(len(chunks) - 1)
+        for i in workers:
+            self.jobs[i], self.errors[i] = (body, chunks[i + 1]), None
+            self.go[i].release()
+        try:
+            _run_chunk(body, chunks[0])
+        finally:
+            for i in workers:
+                self.done[i].acquire()      # wait, even when our own slice failed
+        for i in workers:
+            if self.errors[i] is not None:
+                raise self.errors[i]
+
+    def stop(self):
+        """End the workers once the current call is done. ``busy`` stays taken: a caller
+        still holding this old pool runs serially instead of waiting for dead workers."""
+        self.busy.acquire()
+        for i in range(len(self.jobs)):
+            self.jobs[i] = None
+            self.go[i].release()
+
+
+_pool_lock = threading.Lock()     # guards creating and replacing the pool
+
+
+def _workers():
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = _Pool(get_num_threads() - 1)
+        return _pool
+
+
+_worker_cpu = [0.0]          # CPU seconds the pool's workers spent in chunks (for the profiler)
+_worker_cpu_lock = threading.Lock()
+
+
+def worker_cpu_seconds():
+    """CPU seconds spent so far by minise's worker threads (not the caller's, not BLAS's).
+
+    ``minise bench train --profile`` adds it to the main thread's ``time.thread_time()``
+    to tell how many cores an op kept busy.
+    """
+    return _worker_cpu[0]
+
+
+def _run_chunk(body, chunk):
+    _local.inside = True
+    try:
+        body(chunk)
+    finally:
+        _local.inside = False
+
+
+def _run_chunk_in_worker(body, chunk):
+    start = time.thread_time()
+    try:
+        _run_chunk(body, chunk)
+    finally:
+        with _worker_cpu_lock:
+            _worker_cpu[0] += time.thread_time() - start
+
+
+def _chunks(n, size):
+    """How many chunks to cut range(n) into: one per thread, at least MIN_CHUNK elements each."""
+    if getattr(_local, "inside", False):
+        return 1
+    return max(1, min(get_num_threads(), n, size // MIN_CHUNK))
+
+
+def parallel_for(n, body, work):
+    """Call ``body(slice(start, stop))`` on consecutive slices covering ``range(n)``, one per
+    thread, and return when all are done.
+
+    n: the length of the axis to cut.  body: writes its slice's results (its slices never
+    overlap, so no locks are needed).  work: the array the call works through (or its number
+    of elements), for the small-work cutoff; a CuPy array is never cut (the GPU has its own
+    parallelism). The caller's thread runs the first slice itself. With one thread, or
+    under 2 * MIN_CHUNK elements, it is simply ``body(slice(0, n))``. An exception in any
+    slice is raised here, after every slice has finished.
+    """
+    size = work if isinstance(work, (int, np.integer)) else work.size if isinstance(work, np.ndarray) else 0
+    k = _chunks(n, size)
+    if k == 1:
+        body(slice(0, n))
+        return
+    pool = _workers()
+    if not pool.busy.acquire(blocking=False):   # another thread of the program is using the pool
+        body(slice(0, n))
+        return
+    try:
+        bounds = [n * i // k for i in range(k + 1)]
+        pool.run(body, [slice(bounds[i], bounds[i + 1]) for i in range(k)])
+    finally:
+        pool.busy.release()
+
+
+def _split_axis(shape):
+    """The axis to cut: the batch axis 0, or axis 1 when axis 0 is too short to share out."""
+    if len(shape) > 1 and shape[0] < get_num_threads():
+        return 1
+    return 0
+
+
+def _chunk_of(a, axis, ndim, chunk):
+    """The part of ``a`` that broadcasts onto ``chunk`` of ``axis`` of an ``ndim``-D result."""
+    if not isinstance(a, np.ndarray):
+        return a                                   # a Python number
+    axis -= ndim - a.ndim                          # broadcasting aligns the trailing axes
+    if axis < 0 or a.shape[axis] == 1:
+        return a                                   # broadcast along that axis: every chunk needs all of it
+    return a[(slice(None),) * axis + (chunk,)]
+
+
+def copyto(dst, src):
+    """``dst[...] = src``, cut along dst's axis 0 (or 1). src: an array broadcastable to dst."""
+    if get_array_module(dst) is not np or dst.ndim == 0:
+        dst[...] = src
+        return dst
+    axis = _split_axis(dst.shape)
+
+    def body(chunk):
+        dst[(slice(None),) * axis + (chunk,)] = _chunk_of(src, axis, dst.ndim, chunk)
+
+    parallel_for(dst.shape[axis], body, dst.size)
+    return dst
+
+
+def _allocate_like_numpy(arrays, dtype):
+    """The output array a ufunc would allocate for ``arrays``: their broadcast shape, in the
+    memory order NumPy picks from their strides ("K"). Keeping NumPy's layout keeps the
+    numbers too: a GEMM later adds in an order that depends on its operands' layout."""
+    it = np.nditer(arrays + [None], flags=["zerosize_ok"], order="K",
+                   op_flags=[["readonly"]] * len(arrays) + [["writeonly", "allocate"]],
+                   op_dtypes=[None] * len(arrays) + [dtype])
+    return it.operands[-1]
+
+
+def elementwise(f, *args, out=None, dtype=None):
+    """``f(*args, out=out)`` for an elementwise ``f``, cut along the result's axis 0 (or 1).
+
+    f: a ufunc (``xp.add``, ``xp.maximum``...) or any function of arrays that computes
+    each output element from the same elements of its inputs and writes into ``out=``.
+    args: arrays that broadcast together, or numbers.  out: where to write (it may be one
+    of args: in place); default a new array of the broadcast shape, laid out in memory as
+    the ufunc would lay it out (conv2d's channel-major outputs stay channel-major), of
+    ``dtype`` (default ``numpy.result_type(*args)``, what a ufunc returns).
+    Returns out.
+    """
+    arrays = [a for a in args if isinstance(a, np.ndarray)]
+    big = max(arrays, key=lambda a: a.size, default=None)
+    if big is None or big.size < 2 * MIN_CHUNK or get_num_threads() == 1:
+        return f(*args) if out is None else f(*args, out=out)
+    if out is None:
+        out = _allocate_like_numpy(arrays, np.result_type(*args) if dtype is None else dtype)
+    axis = _split_axis(out.shape)
+
+    def body(chunk):
+        f(*(_chunk_of(a, axis, out.ndim, chunk) for a in args), out=out[(slice(None),) * axis + (chunk,)])
+
+    parallel_for(out.shape[axis], body, out.size)
+    return out
+
+
+def reduce(method, x, axis, keepdims=False):
+    """``x.sum(axis, keepdims=keepdims)`` (method ``"sum"``) or ``x.mean(axis, keepdims=keepdims,
+    dtype=x.dtype)`` (``"mean"``), cut along axis 0 of x.
+
+    axis: an int or a tuple of ints, which must not contain 0 for the call to be cut
+    (otherwise it runs on one thread). x: a float array (other dtypes run on one thread,
+    where NumPy promotes an integer sum to int64).
+    """
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = tuple(a % x.ndim for a in axes)
+    dtype = {"dtype": x.dtype} if method == "mean" else {}
+
+    def call(a, **out):
+        return getattr(a, method)(axis=axes, keepdims=keepdims, **dtype, **out)
+
+    if (get_array_module(x) is not np or 0 in axes or x.dtype.kind != "f" or x.size < 2 * MIN_CHUNK
+            or get_num_threads() == 1):
+        return call(x)
+    # NumPy lays the result out in x's memory order (x channel-major: the result too).
+    out = np.empty_like(x[tuple(slice(0, 1) if i in axes else slice(None) for i in range(x.ndim))])
+    if not keepdims:
+        out = out.squeeze(axes)
+
+    def body(chunk):
+        call(x[chunk], out=out[chunk])
+
+    parallel_for(x.shape[0], body, x.size)
+    return out
+
+
+def einsum(subscripts, *operands):
+    """``xp.einsum(subscripts, *operands)``, cut along the first index of the output.
+
+    subscripts: explicit, with ``->`` and a one-index output, e.g. ``"ncm->c"`` (a sum per
+    channel) or ``"ncm,ncm->c"`` (a dot product per channel); other forms run on one thread.
+    No operand may repeat an index (no diagonals). The result has
+    ``numpy.result_type(*operands)``.
+    """
+    inputs, _, output = subscripts.replace(" ", "").partition("->")
+    size = max(op.size for op in operands)
+    if (get_array_module(*operands) is not np or len(output) != 1 or size < 2 * MIN_CHUNK
+            or get_num_threads() == 1):
+        return get_array_module(*operands).einsum(subscripts, *operands)
+    letters = inputs.split(",")
+    extent = {c: n for letters_i, op in zip(letters, operands) for c, n in zip(letters_i, op.shape)}
+    split = output
+    out = np.empty(extent[split], dtype=np.result_type(*operands))
+
+    def body(chunk):
+        parts = [op[(slice(None),) * ix.index(split) + (chunk,)] if split in ix else op
+                 for ix, op in zip(letters, operands)]
+        np.einsum(subscripts, *parts, out=out[chunk])
+
+    parallel_for(extent[split], body, size)
+    return out

@@ -1,0 +1,308 @@
+"""minise.parallel: the thread pool for the work BLAS does not do.
+
+Oracles: NumPy's own call on the whole array (every helper must give the same bits,
+in the same memory layout, whatever the thread count), hand counts for parallel_for,
+and a whole SE-ResNet-20 training step run on 1 thread (bit for bit when only minise's
+thread count changes; within float32 rounding when BLAS's changes too).
+"""
+
+import numpy as np
+import pytest
+
+import minise as ms
+import minise.functional as F
+from minise import backend, models, optim, parallel
+
+THREADS = (1, 2, 3, 4)
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
+    """Split even the small arrays of a test (and restore the thread counts afterwards)."""
+    monkeypatch.setattr(parallel, "MIN_CHUNK", 256)
+    threads, blas = parallel.get_num_threads(), backend.blas_threads()
+    yield
+    parallel.set_num_threads(threads)
+    if blas is not None:
+        backend.set_blas_threads(blas)
+
+
+def _channel_major(rng, shape):
+    """An (N, C, H, W) array stored (C, N, H, W) in memory, as conv2d returns it."""
+    n, c, h, w = shape
+    return rng.standard_normal((c, n, h, w), dtype=np.float32).transpose(1, 0, 2, 3)
+
+
+def _same(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.strides == b.strides, "the memory layout changed"
+    np.testing.assert_array_equal(a, b)
+
+
+# --- the thread count ---------------------------------------------------------------
+def test_set_num_threads_sets_minise_and_blas_threads_like_torch():
+    ms.set_num_threads(3)
+    assert ms.get_num_threads() == 3
+    if backend.blas_threads() is not None:    # OpenBLAS: NumPy's wheels
+        assert backend.blas_threads() == 3
+    ms.set_num_threads(1)
+    assert ms.get_num_threads() == 1
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, "4", True, None])
+def test_set_num_threads_rejects_anything_but_a_positive_int(bad):
+    with pytest.raises(ValueError, match="set_num_threads: expected a positive int"):
+        ms.set_num_threads(bad)
+
+
+# --- parallel_for ---------------------------------------------------------------------
+@pytest.mark.parametrize("threads", THREADS)
+def test_parallel_for_covers_every_index_once_in_one_slice_per_thread(threads):
+    parallel.set_num_threads(threads)
+    hits, slices = np.zeros(10, int), []
+
+    def body(chunk):
+        slices.append(chunk)
+        hits[chunk] += 1
+
+    parallel.parallel_for(10, body, 10 * parallel.MIN_CHUNK)
+    np.testing.assert_array_equal(hits, 1)
+    assert len(slices) == threads
+
+
+def test_parallel_for_keeps_small_work_on_one_thread():
+    parallel.set_num_threads(4)
+    slices = []
+    parallel.parallel_for(10, slices.append, parallel.MIN_CHUNK)   # under 2 chunks' worth
+    assert slices == [slice(0, 10)]
+
+
+def test_parallel_for_never_cuts_work_on_a_gpu_array():
+    class GpuArray:               # what parallel_for sees of a cupy.ndarray: not a numpy.ndarray
+        size = 10**9
+
+    parallel.set_num_threads(4)
+    slices = []
+    parallel.parallel_for(10, slices.append, GpuArray())
+    assert slices == [slice(0, 10)]
+
+
+def test_parallel_for_raises_a_workers_exception_after_every_slice_ran():
+    parallel.set_num_threads(2)
+    done = []
+
+    def body(chunk):
+        if chunk.start > 0:
+            raise KeyError("from the worker")
+        done.append(chunk)
+
+    with pytest.raises(KeyError, match="from the worker"):
+        parallel.parallel_for(4, body, 4 * parallel.MIN_CHUNK)
+    assert done == [slice(0, 2)]
+
+
+def test_a_parallel_call_inside_a_chunk_runs_on_that_thread():
+    parallel.set_num_threads(2)
+    dst = np.zeros((4, 64, 64), np.float32)
+
+    def body(chunk):   # a nested call must not wait for the (busy) pool: it runs serially
+        parallel.copyto(dst[chunk], np.float32(1))
+
+    parallel.parallel_for(4, body, dst)
+    np.testing.assert_array_equal(dst, 1)
+
+
+def test_two_program_threads_can_use_the_pool_at_once():
+    import threading
+
+    parallel.set_num_threads(2)
+    x = np.arange(64 * 64 * 8, dtype=np.float32).reshape(8, 64, 64)
+    results, errors = [None] * 4, []
+
+    def work(i):
+        try:
+            for _ in range(50):
+                results[i] = parallel.elementwise(np.multiply, x, np.float32(i))
+        except Exception as exc:   # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    for i, r in enumerate(results):
+        np.testing.assert_array_equal(r, x * np.float32(i))
+
+
+def test_changing_the_thread_count_stops_the_old_workers():
+    import threading
+
+    parallel.set_num_threads(3)
+    parallel.copyto(np.empty((4, 64, 64), np.float32), np.float32(0))     # starts 2 workers
+    parallel.set_num_threads(2)
+    parallel.copyto(np.empty((4, 64, 64), np.float32), np.float32(0))     # 1 new worker
+    for _ in range(100):
+        names = [t.name for t in threading.enumerate() if t.name.startswith("minise-")]
+        if len(names) == 1:
+            break
+        threading.Event().wait(0.01)
+    assert len(names) == 1, names
+
+
+# --- the helpers against NumPy ----------------------------------------------------------
+@pytest.mark.parametrize("threads", THREADS)
+def test_copyto_equals_numpy_assignment(threads):
+    parallel.set_num_threads(threads)
+    rng = np.random.default_rng(0)
+    x = _channel_major(rng, (6, 5, 8, 8))
+    dst = np.zeros((5, 6, 10, 10), np.float32).transpose(1, 0, 2, 3)[:, :, 1:9, 1:9]   # conv's padding
+    parallel.copyto(dst, x)
+    np.testing.assert_array_equal(dst, x)
+    small_n = np.zeros((2, 8, 16, 16), np.float32)        # axis 0 too short: cut along axis 1
+    parallel.copyto(small_n, x[:1, :1, :1, :1].reshape(1, 1, 1, 1) * np.ones((1, 8, 1, 1), np.float32))
+    np.testing.assert_array_equal(small_n, np.broadcast_to(x[0, 0, 0, 0], small_n.shape))
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_elementwise_gives_numpys_bits_and_layout(threads):
+    rng = np.random.default_rng(1)
+    x = _channel_major(rng, (8, 6, 8, 8))
+    s = rng.standard_normal((8, 6, 1, 1), dtype=np.float32)
+    c = rng.standard_normal((8, 6, 8, 8), dtype=np.float32)
+    cases = [(np.maximum, x, 0), (np.multiply, x, s), (np.add, x, c), (np.subtract, c, x),
+             (np.multiply, x.reshape(8, 6, -1), s.reshape(8, 6, 1)), (np.add, x, np.float64(0.5))]
+    parallel.set_num_threads(threads)
+    for f, *args in cases:
+        _same(parallel.elementwise(f, *args), f(*args))
+    inplace, expected = x.copy(order="K"), x * s
+    parallel.elementwise(np.multiply, inplace, s, out=inplace)
+    np.testing.assert_array_equal(inplace, expected)
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_reduce_gives_numpys_sum_and_mean_bits_and_layout(threads):
+    x = _channel_major(np.random.default_rng(2), (8, 6, 8, 8))
+    parallel.set_num_threads(threads)
+    _same(parallel.reduce("sum", x, (2, 3)), x.sum(axis=(2, 3)))
+    _same(parallel.reduce("sum", x, (2, 3), keepdims=True), x.sum(axis=(2, 3), keepdims=True))
+    _same(parallel.reduce("mean", x, (2, 3)), x.mean(axis=(2, 3), dtype=x.dtype))
+    _same(parallel.reduce("sum", x, (0, 2)), x.sum(axis=(0, 2)))     # axis 0 reduced: one thread
+    ints = np.arange(8 * 6 * 64, dtype=np.int32).reshape(8, 6, 64)
+    _same(parallel.reduce("sum", ints, 2), ints.sum(axis=2))           # NumPy's int64 sum
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_einsum_per_channel_sums_equal_numpys_bits(threads):
+    rng = np.random.default_rng(3)
+    a = _channel_major(rng, (8, 6, 8, 8)).reshape(8, 6, -1)
+    b = rng.standard_normal((8, 6, 64), dtype=np.float32)
+    parallel.set_num_threads(threads)
+    _same(parallel.einsum("ncm->c", a), np.einsum("ncm->c", a))
+    _same(parallel.einsum("ncm,ncm->c", a, b), np.einsum("ncm,ncm->c", a, b))
+
+
+# --- the ops and a training step -----------------------------------------------------------
+def _op_results(threads):
+    """Forward outputs and input gradients of every parallelised op, on ``threads`` minise threads."""
+    parallel.set_num_threads(threads)
+    backend.set_blas_threads(1)        # BLAS's own threads change a GEMM's rounding: pinned here
+    rng = np.random.default_rng(4)
+    x = ms.tensor(_channel_major(rng, (4, 6, 10, 10)), requires_grad=True)
+    w = ms.tensor(rng.standard_normal((6, 6, 3, 3), dtype=np.float32), requires_grad=True)
+    g, b = (ms.tensor(rng.standard_normal(6, dtype=np.float32), requires_grad=True) for _ in range(2))
+    rm, rv = ms.tensor(np.zeros(6, np.float32)), ms.tensor(np.ones(6, np.float32))
+    y1 = F.conv2d(x, w, padding=1)                                 # im2col, padding, dgrad by convolution
+    y2 = F.conv2d(x, w, stride=2, padding=1)                       # col2im
+    y3 = F.relu(F.batch_norm(y1, rm, rv, g, b, training=True))     # batch norm, relu
+    y4 = y3 * F.sigmoid(F.global_avg_pool2d(y3)).reshape(4, 6, 1, 1) + x   # SE reweight, residual add
+    y5 = F.batch_norm(y4, rm, rv, g, b, training=False)
+    loss = (y5 * y5).sum() + (y2 * y2).sum()
+    loss.backward()
+    return [t.numpy() for t in (y1, y2, y3, y4, y5, x.grad, w.grad, g.grad, b.grad, rm, rv)]
+
+
+def test_every_parallel_op_gives_the_same_bits_on_1_2_3_and_4_threads():
+    reference = _op_results(1)
+    for threads in THREADS[1:]:
+        for expected, got in zip(reference, _op_results(threads)):
+            np.testing.assert_array_equal(got, expected)
+
+
+def _train(threads, pin_blas):
+    parallel.set_num_threads(threads)
+    if pin_blas:
+        backend.set_blas_threads(1)
+    ms.manual_seed(0)
+    model = models.se_resnet20()
+    optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    rng = np.random.default_rng(0)
+    x = ms.tensor(rng.standard_normal((8, 3, 32, 32), dtype=np.float32))
+    y = ms.tensor(rng.integers(0, 10, 8))
+    for _ in range(2):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    with ms.no_grad():
+        logits = model(x).numpy()
+    return [loss.numpy(), logits] + [v.numpy() for v in model.state_dict().values()]
+
+
+def test_se_resnet20_training_is_bit_identical_whatever_minises_thread_count():
+    reference = _train(1, pin_blas=True)
+    for threads in (2, 4):
+        for expected, got in zip(reference, _train(threads, pin_blas=True)):
+            np.testing.assert_array_equal(got, expected)
+
+
+def _gradients(threads):
+    parallel.set_num_threads(threads)          # minise's pool and BLAS's threads
+    ms.manual_seed(0)
+    model = models.se_resnet20()
+    rng = np.random.default_rng(0)
+    x = ms.tensor(rng.standard_normal((8, 3, 32, 32), dtype=np.float32))
+    loss = F.cross_entropy(model(x), ms.tensor(rng.integers(0, 10, 8)))
+    loss.backward()
+    return loss.item(), [p.grad.numpy() for p in model.parameters()]
+
+
+def test_se_resnet20_gradients_with_blas_threads_too_agree_within_float32_rounding():
+    """OpenBLAS splits a GEMM differently for each thread count, so its sums are added in
+    another order (docs/benchmarks.md#several-cores): not bit for bit, but within float32
+    rounding (measured here: 6e-6 of each gradient's largest entry after 20 layers)."""
+    loss_1, grads_1 = _gradients(1)
+    loss_2, grads_2 = _gradients(2)
+    assert loss_2 == pytest.approx(loss_1, rel=1e-6)
+    for g1, g2 in zip(grads_1, grads_2):
+        np.testing.assert_allclose(g2, g1, rtol=0, atol=1e-4 * np.abs(g1).max())
+
+
+# --- the processor, as `minise info` and the benchmarks print it ------------------------------
+@pytest.mark.parametrize("flags, isa", [("fpu sse2 avx avx2 fma avx512f avx512bw", "AVX-512"),
+                                        ("fpu sse2 avx avx2 fma", "AVX2"), ("fpu sse2", "SSE"), ("", "unknown")])
+def test_cpu_isa_is_the_widest_vector_extension_in_proc_cpuinfo(monkeypatch, flags, isa):
+    text = f"processor\t: 0\nmodel name\t: AMD EPYC 9454 48-Core Processor\nflags\t\t: {flags}\n"
+    monkeypatch.setattr(backend, "_cpuinfo", lambda: text)
+    assert backend.cpu_isa() == isa
+    assert backend.cpu_name() == "AMD EPYC 9454 48-Core Processor"
+
+
+def test_minise_info_prints_the_processor_its_isa_and_the_thread_count(capsys, monkeypatch):
+    from minise import cli
+
+    monkeypatch.setattr(backend, "_cpuinfo", lambda: "model name\t: Test CPU 3000\nflags\t\t: sse2 avx avx2\n")
+    parallel.set_num_threads(2)
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "Test CPU 3000 (AVX2)" in out
+    assert "threads: 2 (ms.set_num_threads)" in out
+
+
+def test_minise_train_rejects_a_thread_count_below_one(capsys):
+    from minise import cli
+
+    assert cli.main(["train", "--threads", "0", "--subset", "8", "--epochs", "1"]) == 2
+    assert "--threads must be a positive number of threads, got 0" in capsys.readouterr().err
