@@ -3,20 +3,22 @@
 from pathlib import Path
 
 from .. import backend
-from ..training import evaluate, format_confusion, load_model
+from ..training import evaluate, find_checkpoint, format_confusion, load_model
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_confusion_matrix
 from .common import error as _error
+from .train import DATA_DIR_HELP, next_steps, print_next
 
 
 def add(sub):
     p = sub.add_parser("eval", help="test accuracy and confusion matrix of a checkpoint",
                        description="Rebuild the model of a checkpoint, report its test accuracy and confusion "
                                    "matrix, and plot the matrix to <checkpoint>-confusion.png (or --out).")
-    p.add_argument("checkpoint", metavar="CKPT", help="a .ckpt file, or a run folder (its best.ckpt)")
+    p.add_argument("checkpoint", metavar="CKPT",
+                   help="a .ckpt file, or a run folder (its best.ckpt, else its last.ckpt)")
     p.add_argument("--dataset", choices=["embedded", "cifar10", "fashion-mnist"],
                    help="default: the checkpoint's")
-    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--subset", type=int, metavar="N",
@@ -27,9 +29,8 @@ def add(sub):
 
 def run(args):
     """``minise eval CKPT``: test accuracy and confusion matrix (printed and plotted)."""
-    ckpt = Path(args.checkpoint)
-    ckpt = ckpt / "best.ckpt" if ckpt.is_dir() else ckpt
     try:
+        ckpt = find_checkpoint(args.checkpoint)
         model, state = load_model(ckpt, device=args.device)
         loader = checkpoint_test_loader(state, args.device, args.dataset, args.data_dir, args.subset,
                                         args.batch_size)
@@ -49,4 +50,5 @@ def run(args):
     plot_confusion_matrix(result["confusion"], classes, out,
                           title=f"{config['model']} on {dataset}: {100 * result['acc']:.2f}% test accuracy")
     print(f"\nwrote {out}")
+    print_next(next_steps(ckpt.parent, model, evaluate=False))
     return 0

@@ -4,8 +4,12 @@ import csv
 import io
 from pathlib import Path
 
+import numpy as np
+
 from ..io.atomic import atomic_write_text
 from .config import METRIC_COLUMNS
+
+LR_COLUMNS = ("step", "epoch", "lr")  # lr.csv: the learning rate each optimiser step used
 
 
 def _write_csv(path, columns, rows):
@@ -30,3 +34,17 @@ def read_metrics(path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in rows]
+
+
+def read_lr(path):
+    """Read a run's ``lr.csv`` (or a run folder's) into ``(steps, epochs, lrs)`` NumPy arrays;
+    empty arrays when the file is absent (runs from before it existed)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "lr.csv"
+    if not path.exists():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return (np.array([int(r["step"]) for r in rows], np.int64), np.array([int(r["epoch"]) for r in rows], np.int64),
+            np.array([float(r["lr"]) for r in rows]))
