@@ -26,6 +26,7 @@ The run folder (``runs/<model>-<dataset>-<time>`` unless ``out`` is given) holds
 - ``metrics.csv``: one row per epoch: epoch, lr (at the epoch's start),
   train_loss, train_acc, test_loss, test_acc (accuracies are fractions),
   time_s, images_per_s (training images per second);
+- ``lr.csv``: one row per optimiser step: step, epoch, lr (the learning rate it used);
 - ``last.ckpt`` (after every epoch) and ``best.ckpt`` (highest test accuracy);
 - ``curves.png`` (drawn by ``minise train``, or by passing
   ``log_writers=[minise.viz.write_curves]``): loss, accuracy and learning rate;
