@@ -53,6 +53,9 @@ def test_every_next_hint_after_train_and_eval_runs_and_succeeds(model, has_se, t
             for eval_hint in eval_hints:
                 assert _run(eval_hint[1:])[0] == 0, eval_hint
     assert os.path.isfile("run/excitations.png") == has_se
+    if not has_se:  # the hint left out would fail, saying why
+        code, _ = _run(["plot", "--excitations", "run"])
+        assert code == 2
 
 
 def test_an_eval_of_a_checkpoint_outside_a_run_folder_hints_only_what_works(tmp_path, monkeypatch):

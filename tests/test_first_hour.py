@@ -149,3 +149,32 @@ def test_a_cuda_device_without_cupy_says_which_of_gpu_and_cupy_is_missing(monkey
     else:
         assert "needs an NVIDIA GPU with its CUDA driver, and this machine has none" in message
         assert "minise[gpu]" not in message  # installing CuPy would not help
+
+
+# --- one checkpoint rule for eval and plot ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def se_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("first-hour") / "run"
+    assert _capture(["train", "--model", "se_resnet20", "--subset", "32", "--batch-size", "16", "--epochs", "1",
+                     "--no-progress", "--out", str(out)])[0] == 0
+    return out
+
+
+def test_eval_and_plot_read_a_folders_best_ckpt_and_their_errors_say_so(se_run, tmp_path):
+    only_best = tmp_path / "only-best"
+    only_best.mkdir()
+    (only_best / "best.ckpt").write_bytes((se_run / "best.ckpt").read_bytes())
+    assert _capture(["eval", str(only_best)])[0] == 0
+    assert _capture(["plot", "--excitations", str(only_best)])[0] == 0
+    rule = "pass a .ckpt file, or a run folder (its best.ckpt, else its last.ckpt)"
+    for argv in (["eval", str(tmp_path / "nope" / "best.ckpt")], ["plot", "--excitations", str(tmp_path)]):
+        code, _, err = _capture(argv)
+        assert code == 2 and rule in err and "holding last.ckpt" not in err
+
+
+def test_plot_excitations_draws_the_excitations_and_leaves_curves_png_alone(se_run):
+    before = (se_run / "curves.png").read_bytes(), (se_run / "curves.png").stat().st_mtime_ns
+    code, out, _ = _capture(["plot", "--excitations", str(se_run)])
+    assert code == 0 and "curves.png" not in out and "excitations.png" in out
+    assert ((se_run / "curves.png").read_bytes(), (se_run / "curves.png").stat().st_mtime_ns) == before
+    assert "class spread" in out  # tutorial 08's statistic, under its name

@@ -1,7 +1,6 @@
 """``minise plot``: redraw a run's pictures; ``--excitations`` measures what the SE blocks learned."""
 
 import json
-import sys
 from pathlib import Path
 
 from ..analysis import Excitations, excitations_per_class
@@ -9,6 +8,7 @@ from ..nn import SEBlock
 from ..training import find_checkpoint, load_model, read_lr, read_metrics
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_curves, plot_excitations, plot_grad_health
+from .common import error
 from .train import DATA_DIR_HELP
 
 
@@ -33,24 +33,19 @@ def add(sub):
     p.set_defaults(run=run)
 
 
-def _error(message):
-    print(f"minise plot: error: {message}", file=sys.stderr)
-    return 2
-
-
 def run(args):
     """``minise plot RUN_DIR``: redraw curves.png (and grad_health.png, excitations.png when their numbers
     exist); ``--excitations`` measures the excitations per class and draws excitations.png, nothing else."""
     path = Path(args.run_dir)
     run_dir = path.parent if path.is_file() else path
     if not run_dir.is_dir():
-        return _error(f"no run folder at {path}")
+        return error("plot", f"no run folder at {path}")
     classes = None
     if args.classes is not None:
         try:
             classes = [int(c) for c in args.classes.split(",")]
         except ValueError:
-            return _error(f"--classes takes comma-separated class indices like 0,3,7, got {args.classes!r}")
+            return error("plot", f"--classes takes comma-separated class indices like 0,3,7, got {args.classes!r}")
     numbers = run_dir / "excitations.npz"
     wrote = []
     if args.excitations:
@@ -58,12 +53,13 @@ def run(args):
             ckpt = find_checkpoint(path, args.checkpoint)
             model, state = load_model(ckpt, device=args.device)
             if not any(isinstance(m, SEBlock) for m in model.modules()):
-                return _error(f"--excitations needs a model with SE blocks; {ckpt} holds {state['config']['model']}, "
-                              "which has none (train an se_ model, e.g. --model se_resnet20)")
+                return error("plot", f"--excitations needs a model with SE blocks; {ckpt} holds "
+                                     f"{state['config']['model']}, which has none (train an se_ model, e.g. "
+                                     "--model se_resnet20)")
             loader = checkpoint_test_loader(state, args.device, data_dir=args.data_dir, subset=args.subset)
             excitations = excitations_per_class(model, loader, classes=list(state["classes"]))
         except (ValueError, TypeError, OSError) as exc:
-            return _error(exc)
+            return error("plot", exc)
         wrote.append(excitations.save(numbers))
         _print_excitation_summary(excitations)
     else:
@@ -80,10 +76,10 @@ def run(args):
         excitations = Excitations.load(numbers)
         bad = [c for c in classes or () if not 0 <= c < len(excitations.classes)]
         if bad:
-            return _error(f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
+            return error("plot", f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
         wrote.append(plot_excitations(excitations, run_dir / "excitations.png", classes=classes))
     if not wrote:
-        return _error(f"nothing to plot in {run_dir}: no metrics.csv yet (and no excitations.npz; "
+        return error("plot", f"nothing to plot in {run_dir}: no metrics.csv yet (and no excitations.npz; "
                       "--excitations measures them from a checkpoint)")
     for written in wrote:
         print(f"wrote {written}")
