@@ -126,7 +126,8 @@ class FashionMNIST(ArrayDataset):
         return (
             f"FashionMNIST: {len(missing)} of the 4 files are missing from {self.root}. {what_to_do} on a "
             f"machine with internet and put them in {self.root}:{lines}\n"
-            "(Debian/Ubuntu: apt install dataset-fashion-mnist, then use /usr/share/datasets/fashion-mnist.)"
+            "(Debian/Ubuntu: apt install dataset-fashion-mnist, then pass the folder "
+            "/usr/share/datasets/fashion-mnist: --data-dir, $MINISE_DATA or root=.)"
         )
 
     def _raw(self, name, download, progress):
@@ -151,9 +152,10 @@ class FashionMNIST(ArrayDataset):
             download_url(self.url + name + ".gz", gz_path, self.md5s[name + ".gz"], progress=progress)
         except DownloadError as exc:  # offline: name every missing file at once, not one per attempt
             reason = exc.__cause__ or exc
+            kept = "; the partial download is kept and resumes on the next try" if Path(
+                f"{gz_path}.part").exists() else ""
             raise DownloadError(self._missing_message(
-                f"Could not download {name}.gz ({reason}; a partial download is kept and resumes on the next "
-                "try). Download the files by hand")) from exc
+                f"Could not download {name}.gz ({reason}{kept}). Download the files by hand")) from exc
         return gzip.decompress(gz_path.read_bytes())
 
     def _verified(self, path, data, raw, name):
