@@ -352,7 +352,7 @@ class Trainer:
         return tqdm(total=steps, desc=f"epoch {epoch}/{self.config.epochs}", leave=False, dynamic_ncols=True,
                     file=sys.stderr, smoothing=0,
                     bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} batches "
-                               "[{elapsed}<{remaining}, {postfix}]")
+                               "[{elapsed}<{remaining}{postfix}]")
 
     def _close_bar(self):
         if self._bar is not None:
