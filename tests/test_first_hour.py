@@ -91,6 +91,7 @@ def test_the_progress_bar_shows_one_speed_and_only_on_a_terminal(tiny_data, tmp_
     if terminal:
         assert "img/s" in text and "batches" in text
         assert "batch/s" not in text and "it/s" not in text and "img_s" not in text  # no second speed
+        assert "batches [" in text and ", loss " in text and ", , " not in text
     else:
         assert text == ""  # a log file gets no carriage-return lines
 
