@@ -111,6 +111,7 @@ def test_train_help_lists_the_models_and_the_defaults_of_each_dataset():
     (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
     (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
     (["--lr", "-1"], "--lr must be > 0, got -1.0"),
+    (["--momentum", "-1"], "--momentum must be >= 0, got -1.0"),  # the one flag that is wrong, not four
 ])
 def test_train_errors_name_the_flag_the_user_typed(flags, message, tmp_path):
     code, _, err = _capture(["train", *flags, "--out", str(tmp_path / "run")])
