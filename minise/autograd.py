@@ -15,6 +15,15 @@ wanted, makes the op the output's ``creator`` and keeps its inputs.
 3. stores the finished gradient in ``.grad`` of each leaf (and of any tensor
    that called ``retain_grad()``), adding to what was there, as PyTorch does.
 
+Version counters (as PyTorch's): every in-place change minise makes to a
+tensor (an optimiser step, a BatchNorm running-statistics update,
+``load_state_dict``, ``nn.init``) calls :func:`mark_modified`, which bumps
+``tensor._version``. A Function remembers the version of each input whose
+array it saved for backward; if that version moved before backward runs, the
+saved array no longer holds what forward used and backward raises a
+RuntimeError instead of returning a wrong gradient. Writing to the raw
+``tensor.data`` array yourself bypasses the check, as ``.data`` does in PyTorch.
+
 Everything is plain Python objects: print ``y.creator``, walk
 ``y.creator.inputs``, or set a breakpoint in :func:`backward_steps` and watch
 each op's backward run in order.
@@ -32,6 +41,7 @@ __all__ = [
     "is_grad_enabled",
     "backward_steps",
     "sum_to",
+    "mark_modified",
 ]
 
 # --- global switches --------------------------------------------------------
@@ -90,6 +100,7 @@ class Function:
     """
 
     saved = ()
+    saved_versions = ()  # (input index, version) pairs checked before backward
 
     def __call__(self, *inputs):
         tensors = _as_tensors(inputs)
@@ -104,6 +115,7 @@ class Function:
             output.creator = self
             self.inputs = tensors
             self.freed = False
+            self.saved_versions = _saved_versions(self.saved, tensors)
         else:
             self.saved = ()  # nothing will call backward: drop the buffers now
         for observer in _forward_observers:
@@ -137,6 +149,62 @@ class Function:
     def __repr__(self):
         where = f" in {self.module_path}" if getattr(self, "module_stack", None) else ""
         return f"<{self.name}{where}>"
+
+
+def mark_modified(*tensors):
+    """Record that ``tensors`` were changed in place: bump each one's version counter.
+
+    Call it after writing into ``t.data`` when a graph may still need the old
+    values (an optimiser step, a running-statistics update); backward then raises
+    instead of silently using the new values. PyTorch's in-place ops do the same.
+    """
+    for t in tensors:
+        if t is not None:
+            t._version += 1
+
+
+def _saved_versions(saved, tensors):
+    """(input index, version) for each input whose array (or a view of it) forward saved."""
+    if not saved:
+        return ()
+    ids = set()
+    for a in saved:
+        ids.add(id(a))
+        base = getattr(a, "base", None)
+        if base is not None:
+            ids.add(id(base))
+    return tuple((i, t._version) for i, t in enumerate(tensors) if id(t.data) in ids)
+
+
+def _check_versions(fn):
+    """Raise if an input fn saved for backward was changed in place since fn's forward."""
+    for i, seen in fn.saved_versions:
+        t = fn.inputs[i]
+        if t._version != seen:
+            stack = fn.module_stack
+            where = f" in module '{fn.module_path}'" if fn.module_path else (
+                f" in the top-level {type(stack[0]).__name__} module" if stack else "")
+            raise RuntimeError(
+                f"backward: one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: {fn.name}{where} saved its input {i}, {_describe(t, stack)} of shape "
+                f"{t.shape} ({t.dtype}), at version {seen}; it is now at version {t._version}. It was changed "
+                f"in place (by optimizer.step(), load_state_dict(), a BatchNorm running-statistics update...) "
+                f"after the forward pass that used it, so the gradient would be computed from the new values. "
+                f"Call backward() before changing it (loss.backward() before optimizer.step()), or run the "
+                f"forward pass again after the change."
+            )
+
+
+def _describe(t, stack):
+    """'the parameter fc.weight' when a module on ``stack`` owns ``t``; else a plain description."""
+    if t.name:
+        return f"the tensor '{t.name}'"
+    if stack:
+        root = stack[0]
+        for name, p in root.named_parameters():
+            if p is t:
+                return f"the parameter '{name}'"
+    return "a leaf tensor" if t.is_leaf else f"the output of {type(t.creator).__name__}"
 
 
 def _as_tensors(inputs):
@@ -274,6 +342,8 @@ def backward_steps(root, grad=None, retain_graph=False):
         if t._retains_grad:
             _store_grad(t, gy)
         fn = t.creator
+        if fn.saved_versions:
+            _check_versions(fn)
         gxs = fn.backward(gy)
         if not isinstance(gxs, (tuple, list)):
             gxs = (gxs,)

@@ -12,6 +12,7 @@ Device strings follow PyTorch: ``"cpu"``, ``"cuda"`` (the current GPU) and
 """
 
 import sys
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,6 +20,8 @@ __all__ = [
     "get_array_module",
     "cupy_available",
     "gpu_available",
+    "cuda_status",
+    "CudaStatus",
     "parse_device",
     "device_of",
     "to_device",
@@ -67,6 +70,84 @@ def gpu_available():
         return cupy.cuda.runtime.getDeviceCount() > 0
     except Exception:
         return False
+
+
+class CudaStatus(NamedTuple):
+    """Whether ``device="cuda"`` can work here, and why: ``usable, reason = cuda_status()``."""
+
+    usable: bool
+    reason: str
+
+
+def _cuda_version(v):
+    """CUDA's integer version (12090) as text ("12.9")."""
+    return f"{v // 1000}.{v % 1000 // 10}"
+
+
+def cuda_status(probe=True):
+    """Say whether CUDA is usable through CuPy here, and if not, which link is missing.
+
+    Checks, in order, each with its own answer: CuPy is importable (not installed /
+    installed but failed to load); the NVIDIA driver is there (``driverGetVersion``
+    is 0 without one); the driver's CUDA major version is at least that of CuPy's
+    runtime (CUDA's minor-version compatibility covers the rest); a device
+    answers (``getDeviceCount``). With ``probe`` (the default) it then runs one tiny
+    elementwise kernel on ``cuda:0``, which needs NVRTC and a working context, so
+    "usable" means a kernel really ran. Usable: the reason names the device count,
+    ``cuda:0``'s name, its memory and the CUDA driver / runtime versions.
+
+    Returns a :class:`CudaStatus` (a named tuple ``(usable: bool, reason: str)``);
+    never raises. Used by ``minise info``.
+    """
+    cupy = _import_cupy()
+    if cupy is None:
+        if isinstance(_cupy_error, ImportError) and getattr(_cupy_error, "name", None) == "cupy":
+            return CudaStatus(False, "CuPy is not installed: pip install 'minise[gpu]' (cupy-cuda12x), "
+                                     "or the cupy-cudaNNx wheel that matches your driver")
+        return CudaStatus(False, f"CuPy is installed but failed to import: {type(_cupy_error).__name__}: "
+                                 f"{_cupy_error}")
+    runtime = cupy.cuda.runtime
+    try:
+        driver = runtime.driverGetVersion()
+    except Exception as exc:  # the driver library is missing or broken
+        return CudaStatus(False, f"CuPy {cupy.__version__} is installed but no CUDA driver answers ({exc})")
+    try:
+        runtime_version = runtime.runtimeGetVersion()
+    except Exception as exc:  # CuPy's CUDA runtime library failed to load
+        return CudaStatus(False, f"CuPy {cupy.__version__} is installed but its CUDA runtime failed to load ({exc})")
+    versions = f"CUDA driver {_cuda_version(driver)}, runtime {_cuda_version(runtime_version)}"
+    if driver == 0:
+        return CudaStatus(False, f"CuPy {cupy.__version__} (CUDA runtime {_cuda_version(runtime_version)}) is "
+                                 "installed but no NVIDIA driver was found: this machine has no usable GPU "
+                                 "(check `nvidia-smi`)")
+    if driver // 1000 < runtime_version // 1000:  # minor versions are compatible, major ones are not
+        return CudaStatus(False, f"the NVIDIA driver supports CUDA up to {_cuda_version(driver)} but CuPy "
+                                 f"{cupy.__version__} was built for CUDA {_cuda_version(runtime_version)}: "
+                                 f"update the driver or install cupy-cuda{driver // 1000}x")
+    try:
+        count = runtime.getDeviceCount()
+    except Exception as exc:  # cudaErrorNoDevice, or a driver/device fault
+        return CudaStatus(False, f"CuPy {cupy.__version__} and the NVIDIA driver are installed ({versions}) "
+                                 f"but no CUDA device answers: {exc}")
+    if count < 1:
+        return CudaStatus(False, f"CuPy {cupy.__version__} and the NVIDIA driver are installed ({versions}) "
+                                 "but no CUDA device was found")
+    try:
+        props = runtime.getDeviceProperties(0)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        total_gib = props["totalGlobalMem"] / 2**30
+    except Exception as exc:
+        return CudaStatus(False, f"{count} CUDA device(s) found ({versions}) but cuda:0 cannot be queried: {exc}")
+    where = f"{count} device(s), cuda:0 = {name}, {total_gib:.1f} GiB; {versions}; CuPy {cupy.__version__}"
+    if probe:
+        try:
+            with cupy.cuda.Device(0):
+                value = float((cupy.arange(4, dtype=cupy.float32) * 2).sum())
+        except Exception as exc:  # no NVRTC, out of memory, a device in a bad state...
+            return CudaStatus(False, f"{where}; but a test kernel failed: {type(exc).__name__}: {exc}")
+        if value != 12.0:
+            return CudaStatus(False, f"{where}; but a test kernel computed {value} instead of 12.0")
+    return CudaStatus(True, where)
 
 
 def _is_cupy_array(a):
@@ -138,10 +219,10 @@ def _require_gpu(device):
             f"device {device!r}: this machine has a CUDA driver, but CuPy could not be imported "
             f"({_cupy_error}). Install it with: pip install 'minise[gpu]'  (cupy-cuda12x), or use device='cpu'."
         )
-    if not gpu_available():
+    if not gpu_available():  # cuda_status names the missing link: the driver, a device, a version
         raise DeviceError(
-            f"device {device!r} was asked for, CuPy is installed, but no CUDA GPU answers. "
-            "Check `nvidia-smi`, or use device='cpu'."
+            f"device {device!r} was asked for, but CUDA is not usable here: {cuda_status(probe=False).reason}. "
+            "Use device='cpu'."
         )
     return cupy
 
@@ -164,6 +245,8 @@ def to_device(array, device):
     if _is_cupy_array(array) and array.device.id == index:
         return array
     with cupy.cuda.Device(index):
+        if _is_cupy_array(array):   # on another GPU: cupy.asarray would hand it back unmoved
+            return array.copy()     # CuPy copies onto the current device
         return cupy.asarray(array)
 
 

@@ -15,11 +15,10 @@ the package is imported. That single call is the only link going up the layers.
 
 import numpy as np
 
-from . import backend
+from . import backend, dtypes
+from .dtypes import DEFAULT_DTYPE
 
 __all__ = ["Tensor", "tensor", "as_tensor", "bind", "DEFAULT_DTYPE"]
-
-DEFAULT_DTYPE = np.float32
 
 
 # --- the one link up the layers ----------------------------------------------
@@ -44,49 +43,15 @@ def bind(ops, engine):
     _ops, _engine = ops, engine
 
 
-# --- dtype helpers ----------------------------------------------------------
-def _is_float(dtype):
-    return np.dtype(dtype).kind == "f"
-
-
-def _scalar_to_array(value, like, xp):
-    """A Python number as an array that does not upcast ``like``.
-
-    ``x_float32 * 2.5`` stays float32 (as in PyTorch); ``x_int64 * 2.5`` becomes
-    float32 (PyTorch's default float dtype), ``x_int64 * 2`` stays int64.
-    """
-    if isinstance(value, (bool, np.bool_)):
-        dtype = like.dtype
-    elif isinstance(value, (int, np.integer)):
-        dtype = like.dtype
-    elif _is_float(like.dtype):
-        dtype = like.dtype
-    else:
-        dtype = DEFAULT_DTYPE
-    return xp.asarray(value, dtype=dtype)
+# --- dtype helpers: the policy lives in minise.dtypes ------------------------
+_is_float = dtypes.is_float
 
 
 def _to_array(data, dtype=None, device=None):
-    """Turn lists, numbers, NumPy or CuPy arrays into an array on ``device``."""
+    """Turn lists, numbers, NumPy or CuPy arrays into an array on ``device`` (see dtypes.to_array)."""
     if isinstance(data, Tensor):
         data = data.data
-    if isinstance(data, np.generic):  # a NumPy scalar (e.g. from a full reduction) keeps its dtype
-        data = np.asarray(data)
-    if backend.is_array(data):
-        array = data
-        if dtype is not None:
-            array = array.astype(dtype, copy=False)
-    else:
-        array = np.asarray(data)
-        if dtype is not None:
-            array = array.astype(dtype, copy=False)
-        elif array.dtype.kind == "f":
-            array = array.astype(DEFAULT_DTYPE, copy=False)  # Python floats -> float32
-        elif array.dtype.kind in "iu":
-            array = array.astype(np.int64, copy=False)
-    if device is not None:
-        array = backend.to_device(array, device)
-    return array
+    return dtypes.to_array(data, dtype, device)
 
 
 class Tensor:
@@ -126,9 +91,16 @@ class Tensor:
     def ndim(self):
         return self.data.ndim
 
-    @property
-    def size(self):
+    def size(self, dim=None):
+        """The shape as a tuple (``dim`` given: that one size), as ``torch.Tensor.size``. NumPy's count is numel()."""
+        return self.shape if dim is None else self.shape[_ops.dims.dim_index(dim, self.ndim, "size")]
+
+    def numel(self):
+        """The number of elements (NumPy's ``.size``)."""
         return int(self.data.size)
+
+    def dim(self):
+        return self.data.ndim
 
     @property
     def device(self):
@@ -146,11 +118,12 @@ class Tensor:
         return len(self.data)
 
     def __repr__(self):
-        body = np.array2string(backend.to_numpy(self.data), precision=4, separator=", ", threshold=50)
+        body = np.array2string(backend.to_numpy(self.data), precision=4, separator=", ", threshold=50,
+                               prefix="tensor(")  # continuation rows line up under the first
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
-        if self.dtype != DEFAULT_DTYPE:
+        if self.dtype not in (DEFAULT_DTYPE, np.int64, np.bool_):  # the dtypes PyTorch does not print
             extras.append(f"dtype={self.dtype}")
         if self.creator is not None:
             extras.append(f"creator={type(self.creator).__name__}")
@@ -167,7 +140,7 @@ class Tensor:
     def item(self):
         """The single value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item(): only one-element tensors can become a number, got shape {self.shape}")
+            raise RuntimeError(f"item(): only one-element tensors can become a number, got shape {self.shape}")
         return self.data.reshape(()).item()
 
     def tolist(self):
@@ -200,6 +173,9 @@ class Tensor:
 
     def double(self):
         return self.astype(np.float64)
+
+    def long(self):
+        return self.astype(np.int64)
 
     def requires_grad_(self, requires_grad=True):
         if requires_grad and not _is_float(self.dtype):
@@ -287,9 +263,12 @@ class Tensor:
     def __getitem__(self, index):
         return _ops.getitem(self, index)
 
-    # comparisons give boolean tensors with no graph (like PyTorch)
+    # comparisons give boolean tensors with no graph (like PyTorch); numbers compare in result_type
     def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
+        if isinstance(other, Tensor):
+            other = other.data
+        elif not backend.is_array(other):
+            other = dtypes.scalar_to_array(other, dtypes.result_type(self.data, other), self.xp)
         return Tensor(op(self.data, other))
 
     def __eq__(self, other):
@@ -314,7 +293,7 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
+            raise RuntimeError(f"the truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self.data.reshape(()))
 
     def __float__(self):
@@ -328,7 +307,19 @@ class Tensor:
         return _ops.reshape(self, *shape)
 
     def view(self, *shape):
-        return _ops.reshape(self, *shape)
+        return _ops.view(self, *shape)
+
+    def unsqueeze(self, dim):
+        return _ops.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return _ops.squeeze(self, dim)
+
+    def clone(self):
+        return _ops.clone(self)
+
+    def contiguous(self):
+        return _ops.contiguous(self)
 
     def transpose(self, dim0, dim1):
         return _ops.transpose(self, dim0, dim1)
@@ -349,16 +340,22 @@ class Tensor:
     def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
         return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """``x.max(1)`` / ``x.max(dim=1)``: (values, indices) as PyTorch; ``x.max(axis=1)``: the values, as NumPy."""
+        return _ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """``x.min(1)`` / ``x.min(dim=1)``: (values, indices) as PyTorch; ``x.min(axis=1)``: the values, as NumPy."""
+        return _ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmax(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
-        axis = dim if dim is not None else axis
-        keepdims = keepdim if keepdim is not None else keepdims
-        return Tensor(self.xp.argmax(self.data, axis=axis, keepdims=keepdims))
+    def argmax(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return _ops.argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return _ops.argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        return _ops.norm(self, p, dim, keepdim)
 
     def exp(self):
         return _ops.exp(self)
@@ -408,7 +405,7 @@ def as_tensor(value, like=None):
         return value
     if like is not None and not backend.is_array(value) and np.ndim(value) == 0:
         xp = backend.get_array_module(like.data)
-        return Tensor(_scalar_to_array(value, like.data, xp))
+        return Tensor(dtypes.scalar_to_array(value, dtypes.result_type(like.data, value), xp))
     if like is not None:
         array = _to_array(value)
         if backend.get_array_module(array) is not like.xp:

@@ -128,6 +128,6 @@ def test_tensor_methods_relu_sigmoid_tanh_are_the_functional_ops():
 @pytest.mark.parametrize("op", ["softmax", "log_softmax"])
 def test_softmax_axis_out_of_range_names_the_op_and_the_valid_range(op):
     x = ms.tensor(np.zeros((2, 3)))
-    with pytest.raises(ValueError, match=rf"{op}: axis 2 is out of range for a tensor with 2 dimensions "
-                                         r"\(expected an int in \[-2, 1\]\)"):
+    with pytest.raises(IndexError, match=rf"{op}: Dimension out of range \(expected to be in range of "
+                                         r"\[-2, 1\], but got 2\)"):
         getattr(F, op)(x, axis=2)

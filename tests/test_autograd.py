@@ -28,7 +28,7 @@ def test_int_tensor_times_float_becomes_float32():
 
 def test_item_numpy_and_shape():
     x = ms.tensor([[1.0, 2.0], [3.0, 4.0]])
-    assert x.shape == (2, 2) and x.ndim == 2 and x.size == 4
+    assert x.shape == (2, 2) and x.ndim == 2 and x.numel() == 4 and x.size() == (2, 2) and x.size(1) == 2
     assert isinstance(x.sum().item(), float) and x.sum().item() == 10.0
     assert isinstance(x.numpy(), np.ndarray)
     assert x.device == "cpu"
@@ -253,14 +253,15 @@ def test_tensor_moves_to_device_and_back(device):
     assert x.grad.device == "cpu"
 
 
-def test_module_import_is_fast_and_needs_no_cupy():
-    import subprocess
-    import time
+def test_module_import_needs_no_cupy_torch_matplotlib_or_tqdm():
+    """`import minise` stays light: the heavy libraries load only when a feature needs them.
 
-    code = "import time; t = time.perf_counter(); import minise; print(time.perf_counter() - t)"
-    start = time.perf_counter()
+    (How long the import takes is a speed figure, which belongs to benchmarks, not to a unit test
+    that a loaded CI machine could fail: this checks the cause of a slow import instead.)
+    """
+    import subprocess
+
+    heavy = ("cupy", "torch", "matplotlib", "tqdm", "safetensors")
+    code = f"import sys, minise; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert float(out.stdout) < 0.5, f"import minise took {out.stdout.strip()} s"
-    code = "import sys, minise; assert 'cupy' not in sys.modules; assert 'matplotlib' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
-    assert time.perf_counter() - start < 30
+    assert out.stdout.strip() == "[]", f"import minise also imported {out.stdout.strip()}"

@@ -194,8 +194,8 @@ def test_col2im_of_ones_counts_the_windows_covering_each_pixel(device):
 
 # --- bad input ----------------------------------------------------------------------
 BAD_CONV = [
-    ("wrong input ndim", lambda: F.conv2d(ms.tensor(np.zeros((3, 5, 5))), ms.tensor(np.zeros((2, 3, 3, 3)))),
-     r"conv2d: expected a 4-D input \(N, C, H, W\), got shape \(3, 5, 5\)"),
+    ("wrong input ndim", lambda: F.conv2d(ms.tensor(np.zeros((5, 5))), ms.tensor(np.zeros((2, 3, 3, 3)))),
+     r"conv2d: expected a 4-D input \(N, C, H, W\), got shape \(5, 5\)"),  # (C, H, W) is fine, as PyTorch
     ("wrong weight ndim", lambda: F.conv2d(ms.tensor(np.zeros((1, 3, 5, 5))), ms.tensor(np.zeros((2, 3, 3)))),
      r"conv2d: expected a 4-D weight \(out_channels, in_channels, kh, kw\), got shape \(2, 3, 3\)"),
     ("channel mismatch", lambda: F.conv2d(ms.tensor(np.zeros((1, 4, 5, 5))), ms.tensor(np.zeros((2, 3, 3, 3)))),

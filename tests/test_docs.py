@@ -28,9 +28,17 @@ CONTRACT = {
     "minise.Tensor": ("minise.Tensor", [
         "data", "grad", "requires_grad", "backward", "numpy", "item", "shape", "dtype", "device",
         "to", "detach", "reshape", "transpose", "permute", "T", "sum", "mean", "max", "min",
-        "exp", "log", "sqrt", "abs",
+        "exp", "log", "sqrt", "abs", "size", "numel", "unsqueeze", "squeeze", "clone", "view",
     ]),
     "minise.tensor": ("minise.tensor.tensor", []),
+    **{f"minise.{name}": (f"minise.creation.{name}", [])
+       for name in ("zeros", "ones", "rand", "randn", "arange", "from_numpy")},
+    "minise.cat": ("minise.functional.cat", []),
+    "minise.stack": ("minise.functional.stack", []),
+    "minise.save_safetensors": ("minise.io.safetensors_bridge.save_safetensors", []),
+    "minise.load_safetensors": ("minise.io.safetensors_bridge.load_safetensors", []),
+    "minise.models.resnet50": ("minise.models.resnet50", []),
+    "minise.models.se_resnet50": ("minise.models.se_resnet50", []),
     "minise.Function": ("minise.Function", ["forward", "backward", "save_for_backward"]),
     "minise.no_grad": ("minise.no_grad", []),
     "minise.manual_seed": ("minise.manual_seed", []),

@@ -118,7 +118,7 @@ def test_missing_files_without_download_are_all_named_at_once_with_address_and_m
     message = str(info.value)
     assert "4 of the 4 files are missing from " + str(tmp_path / "fashion-mnist") in message
     for name, md5sum in FashionMNIST.MD5S.items():  # all four, not only the first one needed
-        assert f"{FashionMNIST.URL + name}  (MD5 {md5sum})" in message
+        assert f"{FashionMNIST.URL + name} (MD5 {md5sum})" in message
 
 
 def test_the_missing_list_leaves_out_the_files_that_are_there(tmp_path, files):

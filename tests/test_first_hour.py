@@ -24,7 +24,7 @@ def tiny_data(monkeypatch):
     splits = {split: ms.data.ArrayDataset(rng.integers(0, 255, (n, 3, 8, 8)).astype(np.uint8), np.arange(n) % 10,
                                           [f"class{k}" for k in range(10)])
               for split, n in ((True, 32), (False, 16))}
-    monkeypatch.setattr(builders, "load_dataset", lambda config, train=True: splits[train])
+    monkeypatch.setattr(builders, "load_dataset", lambda config, train=True, download=True: splits[train])
     return splits
 
 

@@ -7,8 +7,8 @@ import pytest
 
 from minise import viz
 from minise.analysis import Excitations
+from minise.viz import curves as viz_training
 from minise.viz import excitations as viz_excitations
-from minise.viz import training as viz_training
 
 METRICS = [
     {"epoch": 1, "lr": 0.1, "train_loss": 2.0, "train_acc": 0.30, "test_loss": 1.8, "test_acc": 0.35},

@@ -23,7 +23,8 @@ def test_the_readme_has_its_python_examples():
 
 def test_the_autograd_example_prints_two_x():
     (block,) = [b for b in BLOCKS if "y.backward()" in b]
-    assert _run(block) == "tensor([[2., 4.],\n [6., 8.]])\n"
+    printed = _run(block)
+    assert printed.startswith("tensor(") and re.findall(r"\d+\.", printed) == ["2.", "4.", "6.", "8."]
 
 
 def test_the_training_step_example_builds_the_model_and_takes_one_step():

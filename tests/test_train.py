@@ -33,7 +33,7 @@ def _tiny_split(n, split):
 @pytest.fixture
 def tiny_data(monkeypatch):
     splits = {True: _tiny_split(32, 0), False: _tiny_split(24, 1)}
-    monkeypatch.setattr(builders, "load_dataset", lambda config, train=True: splits[train])
+    monkeypatch.setattr(builders, "load_dataset", lambda config, train=True, download=True: splits[train])
     return splits
 
 

@@ -100,7 +100,7 @@ def excitations_per_class(model, loader, num_classes=None, classes=None):
         raise ValueError(f"excitations_per_class: {type(model).__name__} has no nn.SEBlock; "
                          "use an SE model such as se_resnet20")
     dataset = getattr(loader, "dataset", None)
-    if classes is None and dataset is not None:
+    if classes is None and getattr(dataset, "classes", None) is not None:  # a TensorDataset has none
         classes = list(dataset.classes)
     if num_classes is None:
         if classes is None:

@@ -12,6 +12,11 @@ elementwise ops written inside a forward (the residual addition, the SE
 block's reweight product) cost a few operations per element, negligible
 next to the convolutions. Biases are not counted either (an add, not a
 multiply-accumulate). Containers show the sums over the layers inside them.
+Two lines under the totals say what counting more would add: BatchNorm as one
+multiply-add per output element, and the SE blocks' squeeze (one add per
+element) and reweight (one multiply per element). The SE paper's "GFLOPs" are
+multiply-adds: ResNet-50 3.86 G; SE-ResNet-50 3.87 G is the convolutions and
+fully connected layers plus that SE elementwise work (docs/pytorch.md).
 
 For models with SE blocks the summary also counts the parameters the blocks
 add and checks them against the paper's eq. 5: (2 / r) * sum_s N_s * C_s^2
@@ -49,6 +54,7 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None, name=None):
 
     records = {}  # id(module) -> {"shape": ..., "macs": ..., "calls": ...}
     bn_elements = [0]  # BatchNorm outputs: one multiply-add each, if one counts them
+    se_elements = [0]  # SE blocks' outputs: one add (squeeze) and one multiply (reweight) each
 
     def hook(module, inputs, output):
         rec = records.setdefault(id(module), {"shape": None, "macs": 0, "calls": 0})
@@ -56,11 +62,13 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None, name=None):
         rec["calls"] += 1
         if isinstance(module, Conv2d):
             kh, kw = module.kernel_size
-            rec["macs"] += output.size * module.in_channels * kh * kw
+            rec["macs"] += output.numel() * module.in_channels * kh * kw
         elif isinstance(module, Linear):
-            rec["macs"] += output.size * module.in_features
+            rec["macs"] += output.numel() * module.in_features
         elif isinstance(module, (BatchNorm1d, BatchNorm2d)):
-            bn_elements[0] += output.size
+            bn_elements[0] += output.numel()
+        elif isinstance(module, SEBlock):
+            se_elements[0] += output.numel()
 
     modes = [(m, m.training) for m in model.modules()]
     handles = [m.register_forward_hook(hook) for m in model.modules()]
@@ -89,7 +97,7 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None, name=None):
             "depth": path.count(".") + 1,
             "type": type(module).__name__,
             "output_shape": rec["shape"] if rec else None,
-            "params": sum(p.size for p in module.parameters()),
+            "params": sum(p.numel() for p in module.parameters()),
             "macs": macs,
         })
 
@@ -100,10 +108,11 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None, name=None):
         input_shape=input_shape,
         output_shape=tuple(output.shape) if isinstance(output, Tensor) else None,
         rows=rows,
-        total_params=sum(p.size for p in params),
-        trainable_params=sum(p.size for p in params if p.requires_grad),
+        total_params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
         total_macs=sum(leaf_macs.values()),
         batchnorm_elements=bn_elements[0],
+        se_elements=se_elements[0],
         se=_se_overhead(se_blocks, model) if se_blocks else None,
         max_depth=max_depth,
     )
@@ -118,7 +127,7 @@ def _se_overhead(blocks, model):
     stages = [{"channels": c, "reduction": r, "blocks": n} for (c, r), n in sorted(groups.items())]
     formula_weights = sum(2.0 / s["reduction"] * s["blocks"] * s["channels"] ** 2 for s in stages)
     formula_biases = sum(s["blocks"] * (s["channels"] / s["reduction"] + s["channels"]) for s in stages)
-    counted = sum(sum(p.size for p in block.parameters()) for block in blocks)
+    counted = sum(sum(p.numel() for p in block.parameters()) for block in blocks)
     formula = formula_weights + formula_biases
     return {
         "blocks": len(blocks),
@@ -138,12 +147,13 @@ class Summary:
 
     rows: one dict per module (name, depth, type, output_shape, params, macs).
     total_params, trainable_params, total_macs (for the whole input batch),
-    macs_per_sample, batchnorm_elements, input_shape, output_shape, and ``se`` (None without SE
+    macs_per_sample, batchnorm_elements, se_elements (elements the SE blocks rescale), input_shape,
+    output_shape, and ``se`` (None without SE
     blocks): params, formula_params, formula_weights, formula_biases, agrees, stages.
     """
 
     def __init__(self, model_name, input_shape, output_shape, rows, total_params, trainable_params, total_macs,
-                 se, batchnorm_elements=0, max_depth=None):
+                 se, batchnorm_elements=0, max_depth=None, se_elements=0):
         self.model_name = model_name
         self.input_shape = input_shape
         self.output_shape = output_shape
@@ -153,6 +163,7 @@ class Summary:
         self.total_macs = total_macs
         self.macs_per_sample = total_macs / input_shape[0]
         self.batchnorm_elements = batchnorm_elements
+        self.se_elements = se_elements
         self.se = se
         self.max_depth = max_depth
 
@@ -185,16 +196,20 @@ class Summary:
         n = self.input_shape[0]
         lines = [
             f"output shape:       {_shape_text(self.output_shape) if self.output_shape else '-'}",
-            f"total parameters:   {self.total_params:,}",
+            f"total parameters:   {self.total_params:,} ({_human(self.total_params)})",
             f"trainable:          {self.trainable_params:,}",
             f"total MACs:         {self.total_macs:,}" + (f" for the batch of {n}" if n != 1 else ""),
-            f"MACs per sample:    {self.macs_per_sample:,.0f} ({self.macs_per_sample / 1e6:.2f} M)",
+            f"MACs per sample:    {self.macs_per_sample:,.0f} ({_human(self.macs_per_sample)})",
             "(MACs count Conv2d and Linear only; BatchNorm, pooling and elementwise ops count 0)",
         ]
         if self.batchnorm_elements:
             per_sample = self.batchnorm_elements / n
             lines.append(f"(BatchNorm as one multiply-add per output element would add {per_sample:,.0f} per sample: "
                          f"{(self.macs_per_sample + per_sample) / 1e6:.2f} M)")
+        if self.se_elements:
+            per_sample = 2 * self.se_elements / n
+            lines.append(f"(the SE blocks' squeeze and reweight, one add and one multiply per element, would add "
+                         f"{per_sample:,.0f} per sample: {_human(self.macs_per_sample + per_sample)})")
         return "\n".join(lines)
 
     def _se_text(self):
@@ -216,6 +231,11 @@ class Summary:
 
     def __repr__(self):
         return self.__str__()
+
+
+def _human(n):
+    """3.87 G for 3,868,000,000; 40.81 M below a billion (the units papers quote)."""
+    return f"{n / 1e9:.2f} G" if n >= 1e9 else f"{n / 1e6:.2f} M"
 
 
 def _shape_text(shape):

@@ -1,16 +1,18 @@
-"""The ``minise`` command line: ``minise info | train | eval | plot | bench | summary``.
+"""The ``minise`` command line: ``minise info | train | eval | plot | bench | summary | export``.
 
 One module per command, each with ``add(sub)`` (its argparse arguments) and
 ``run(args)`` (parse, call the library, print; returns the exit code).
-``common.py`` holds the one-line error and the exit codes.
+``common.py`` holds the one-line error, the exit codes, and the guard that
+turns every expected failure of a command into one line and its exit code.
 """
 
 import argparse
 
-from .. import __version__
-from . import bench, eval, info, plot, summary, train
+from ..version import __version__
+from . import bench, eval, export, info, plot, summary, train
+from .common import guarded
 
-COMMANDS = [info, train, eval, plot, bench, summary]
+COMMANDS = [info, train, eval, plot, bench, summary, export]
 
 
 def build_parser():
@@ -31,4 +33,4 @@ def main(argv=None):
     if not getattr(args, "run", None):
         parser.print_help()
         return 0
-    return args.run(args) or 0
+    return guarded(args.command, args.run, args) or 0

@@ -1,15 +1,143 @@
-"""What every command shares: the one-line error and the exit codes.
+"""What every command shares: the one-line error, the exit codes, and the guard that maps failures to them.
 
-Exit codes (docs/training.md lists them too): 0 done; 1 the training loss became
-NaN or infinite; 2 bad input (a flag, a file, missing data); 130 interrupted (Ctrl-C).
+Exit codes (docs/files.md lists them with examples; docs/training.md links there):
+
+====  ==========================================================================
+code  meaning
+====  ==========================================================================
+0     done
+1     training diverged: the loss, a parameter or a buffer became NaN or infinite
+2     bad input: a flag or value, a file or folder that does not exist, missing data
+3     a bad file: a checkpoint or data file that is damaged, not minise's, fails
+      its checksum or its schema, or would not fit the run it claims to continue
+4     the file system refused: disk full (ENOSPC, EDQUOT), read-only (EROFS),
+      permission denied (EACCES, EPERM), an I/O error of the disk
+5     a download failed: no network, a server error, a misbehaving server,
+      an interrupted transfer (the partial file is kept to resume)
+130   interrupted with Ctrl-C (what was saved is said above)
+====  ==========================================================================
+
+Each expected failure prints exactly one line, ``minise <command>: error: ...``,
+to stderr. Anything else propagates as a traceback: a traceback means a bug in
+minise, not in the user's input.
 """
 
+import errno
+import os
+import pickle
 import sys
+import tempfile
+from pathlib import Path
 
-EXIT_OK, EXIT_NON_FINITE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from .. import backend
+from ..data import ChecksumError, DownloadError
+from ..io import CheckpointError, SerializationError, printable
+from ..training import NonFiniteLossError
+
+EXIT_OK, EXIT_NON_FINITE, EXIT_USAGE, EXIT_BAD_FILE, EXIT_IO, EXIT_DOWNLOAD = 0, 1, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
+
+EXIT_CODES = {
+    EXIT_OK: "done",
+    EXIT_NON_FINITE: "training diverged: the loss, a parameter or a buffer became NaN or infinite",
+    EXIT_USAGE: "bad input: a flag or value, a file or folder that does not exist, missing data",
+    EXIT_BAD_FILE: "a bad file: damaged, not minise's, wrong checksum or schema, or not fitting its run",
+    EXIT_IO: "the file system refused: disk full, read-only, permission denied, disk I/O error",
+    EXIT_DOWNLOAD: "a download failed: no network, server error or misbehaviour, interrupted transfer",
+    EXIT_INTERRUPTED: "interrupted with Ctrl-C",
+}
+
+# errno -> what the user should hear; the file system refused to do something
+_FS_ERRORS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EIO: "input/output error of the disk",
+}
 
 
-def error(command, message):
-    """Print ``minise <command>: error: <message>`` to stderr; returns the usage exit code 2."""
-    print(f"minise {command}: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+def error(command, message, code=EXIT_USAGE):
+    """Print ``minise <command>: error: <message>`` (one line, control characters escaped) to stderr.
+
+    Returns ``code`` (default 2, bad input), so ``return error(...)`` ends a command.
+    """
+    print(f"minise {command}: error: {printable(message)}", file=sys.stderr)
+    return code
+
+
+def plot_text(text):
+    """A string from a file, safe as a Matplotlib label: control characters escaped, ``$`` kept literal."""
+    return printable(text).replace("$", r"\$")
+
+
+def describe_os_error(exc):
+    """One readable sentence for an OSError: what failed, on which file, and what to do."""
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = _FS_ERRORS.get(exc.errno) or exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"cannot write{where}: {reason}. Files already there are unchanged (every write is atomic); "
+                "free some space and run the command again")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"cannot access{where}: {reason}. Choose a folder you can write to (--out)"
+    if exc.errno == errno.EIO:
+        return f"cannot read or write{where}: {reason}"
+    return str(exc)
+
+
+def exit_code_for(exc):
+    """The exit code of an expected failure, or None when ``exc`` is a bug (and should be a traceback)."""
+    if isinstance(exc, NonFiniteLossError):
+        return EXIT_NON_FINITE
+    if isinstance(exc, (SerializationError, CheckpointError, ChecksumError, pickle.UnpicklingError)):
+        return EXIT_BAD_FILE
+    if isinstance(exc, DownloadError):
+        return EXIT_DOWNLOAD
+    if isinstance(exc, (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError)):
+        return EXIT_USAGE
+    if isinstance(exc, OSError):
+        return EXIT_IO
+    if isinstance(exc, (ValueError, backend.DeviceError)):
+        return EXIT_USAGE
+    return None
+
+
+def guarded(command, body, *args):
+    """Run ``body(*args)`` (a command's ``run``); turn each expected failure into one line and its exit code.
+
+    Unexpected exceptions propagate unchanged: a traceback means a bug in minise.
+    """
+    try:
+        return body(*args)
+    except KeyboardInterrupt:
+        print(f"\nminise {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 -- re-raised below unless it is an expected failure
+        code = exit_code_for(exc)
+        if code is None:
+            raise
+        if isinstance(exc, OSError) and not isinstance(exc, DownloadError):
+            return error(command, describe_os_error(exc), code)
+        return error(command, exc, code)
+
+
+def check_writable(folder):
+    """Raise OSError (EROFS, EACCES, ENOSPC...) unless a file can be created in ``folder``.
+
+    A folder that does not exist yet is checked through its nearest existing
+    parent, and nothing is created: the check leaves the disk as it was. Run it
+    before building a dataset and a model, so an unwritable --out fails in a second.
+    """
+    folder = Path(folder).absolute()
+    probe_in = folder
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"not a folder, so {folder} cannot be made in it", str(probe_in))
+    try:
+        fd, name = tempfile.mkstemp(prefix=".minise-write-check-", suffix=".tmp", dir=probe_in)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(folder)) from None
+    os.close(fd)
+    os.unlink(name)

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from .. import backend
+from ..io import printable
 from ..training import evaluate, find_checkpoint, format_confusion, load_model
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_confusion_matrix
-from .common import error as _error
+from .common import check_writable, plot_text
 from .train import DATA_DIR_HELP, next_steps, print_next
 
 
@@ -28,27 +28,28 @@ def add(sub):
 
 
 def run(args):
-    """``minise eval CKPT``: test accuracy and confusion matrix (printed and plotted)."""
-    try:
-        ckpt = find_checkpoint(args.checkpoint)
-        model, state = load_model(ckpt, device=args.device)
-        loader = checkpoint_test_loader(state, args.device, args.dataset, args.data_dir, args.subset,
-                                        args.batch_size)
-    except (ValueError, TypeError, OSError, backend.DeviceError) as exc:
-        return _error("eval", exc)
-    classes = list(state["classes"])
-    result = evaluate(model, loader, num_classes=len(classes))
-    config = state["config"]
-    dataset = args.dataset or config["dataset"]
-    print(f"{config['model']} after epoch {state['epoch']} on the {dataset} test set ({result['count']} images): "
-          f"accuracy {100 * result['acc']:.2f}%, loss {result['loss']:.4f}")
-    print("\nconfusion matrix (rows: true class, columns: predicted; right: per-class accuracy)")
-    print(format_confusion(result["confusion"], classes))
+    """``minise eval CKPT``: test accuracy and confusion matrix (printed and plotted).
+
+    The plot's folder is checked for writing first, before the model and the data are built;
+    failures are one line and an exit code (:func:`minise.cli.common.guarded`, docs/files.md).
+    """
+    ckpt = find_checkpoint(args.checkpoint)
     out = Path(args.out) if args.out else ckpt.with_name(f"{ckpt.stem}-confusion.png")
     if out.is_dir():
         out = out / f"{ckpt.stem}-confusion.png"
-    plot_confusion_matrix(result["confusion"], classes, out,
-                          title=f"{config['model']} on {dataset}: {100 * result['acc']:.2f}% test accuracy")
+    check_writable(out.parent)
+    model, state = load_model(ckpt, device=args.device)
+    loader = checkpoint_test_loader(state, args.device, args.dataset, args.data_dir, args.subset, args.batch_size)
+    classes = [printable(name) for name in state["classes"]]  # strings from a file: escaped before printing
+    result = evaluate(model, loader, num_classes=len(classes))
+    config = state["config"]
+    model_name, dataset = printable(config["model"]), printable(args.dataset or config["dataset"])
+    print(f"{model_name} after epoch {state['epoch']} on the {dataset} test set ({result['count']} images): "
+          f"accuracy {100 * result['acc']:.2f}%, loss {result['loss']:.4f}")
+    print("\nconfusion matrix (rows: true class, columns: predicted; right: per-class accuracy)")
+    print(format_confusion(result["confusion"], classes))
+    plot_confusion_matrix(result["confusion"], [plot_text(name) for name in state["classes"]], out,
+                          title=plot_text(f"{model_name} on {dataset}: {100 * result['acc']:.2f}% test accuracy"))
     print(f"\nwrote {out}")
     print_next(next_steps(ckpt.parent, model, evaluate=False))
     return 0

@@ -3,7 +3,8 @@
 import platform
 import sys
 
-from .. import __version__, backend
+from .. import backend
+from ..version import __version__
 
 
 def run(args):
@@ -27,14 +28,8 @@ def run(args):
         print("torch       not installed (optional: parity tests and benchmarks against PyTorch)")
     backends = ["numpy (cpu)"] + (["cupy (cuda)"] if backend.cupy_available() else [])
     print(f"backends    {', '.join(backends)}")
-    if backend.gpu_available():
-        import cupy
-
-        props = cupy.cuda.runtime.getDeviceProperties(0)
-        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
-        print(f"gpu         usable: {cupy.cuda.runtime.getDeviceCount()} device(s), cuda:0 = {name}")
-    else:
-        print("gpu         not usable (device='cpu' only)")
+    usable, reason = backend.cuda_status()
+    print(f"gpu         {'usable' if usable else 'not usable'}: {reason}")
     return 0
 
 

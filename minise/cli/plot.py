@@ -1,14 +1,18 @@
 """``minise plot``: redraw a run's pictures; ``--excitations`` measures what the SE blocks learned."""
 
+import csv
 import json
+import zipfile
 from pathlib import Path
 
 from ..analysis import Excitations, excitations_per_class
+from ..io import CheckpointError, printable
 from ..nn import SEBlock
 from ..training import find_checkpoint, load_model, read_lr, read_metrics
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_curves, plot_excitations, plot_grad_health
-from .common import error
+from .common import check_writable, plot_text
+from .common import error as _error
 from .train import DATA_DIR_HELP
 
 
@@ -35,55 +39,76 @@ def add(sub):
 
 def run(args):
     """``minise plot RUN_DIR``: redraw curves.png (and grad_health.png, excitations.png when their numbers
-    exist); ``--excitations`` measures the excitations per class and draws excitations.png, nothing else."""
+    exist); ``--excitations`` measures the excitations per class and draws excitations.png, nothing else.
+
+    Failures are one line and an exit code (:func:`minise.cli.common.guarded`, docs/files.md).
+    """
     path = Path(args.run_dir)
     run_dir = path.parent if path.is_file() else path
     if not run_dir.is_dir():
-        return error("plot", f"no run folder at {path}")
+        return _error("plot", f"no run folder at {path}")
+    check_writable(run_dir)
     classes = None
     if args.classes is not None:
         try:
             classes = [int(c) for c in args.classes.split(",")]
         except ValueError:
-            return error("plot", f"--classes takes comma-separated class indices like 0,3,7, got {args.classes!r}")
+            return _error("plot", f"--classes takes comma-separated class indices like 0,3,7, got {args.classes!r}")
     numbers = run_dir / "excitations.npz"
     wrote = []
     if args.excitations:
-        try:
-            ckpt = find_checkpoint(path, args.checkpoint)
-            model, state = load_model(ckpt, device=args.device)
-            if not any(isinstance(m, SEBlock) for m in model.modules()):
-                return error("plot", f"--excitations needs a model with SE blocks; {ckpt} holds "
-                                     f"{state['config']['model']}, which has none (train an se_ model, e.g. "
-                                     "--model se_resnet20)")
-            loader = checkpoint_test_loader(state, args.device, data_dir=args.data_dir, subset=args.subset)
-            excitations = excitations_per_class(model, loader, classes=list(state["classes"]))
-        except (ValueError, TypeError, OSError) as exc:
-            return error("plot", exc)
+        ckpt = find_checkpoint(path, args.checkpoint)
+        model, state = load_model(ckpt, device=args.device)
+        if not any(isinstance(m, SEBlock) for m in model.modules()):
+            return _error("plot", f"--excitations needs a model with SE blocks; {ckpt} holds "
+                                  f"{printable(state['config']['model'])}, which has none (train an se_ model, "
+                                  "e.g. --model se_resnet20)")
+        loader = checkpoint_test_loader(state, args.device, data_dir=args.data_dir, subset=args.subset)
+        excitations = excitations_per_class(model, loader, classes=[printable(c) for c in state["classes"]])
         wrote.append(excitations.save(numbers))
         _print_excitation_summary(excitations)
     else:
-        metrics = read_metrics(run_dir / "metrics.csv") if (run_dir / "metrics.csv").exists() else []
-        if metrics:
-            title = None
-            if (run_dir / "config.json").exists():
-                config = json.loads((run_dir / "config.json").read_text())
-                title = f"{config.get('model')} on {config.get('dataset')}"
-            wrote.append(plot_curves(metrics, run_dir / "curves.png", title=title, lr=read_lr(run_dir)))
-        if (run_dir / "grad_health.csv").exists():
-            wrote.append(plot_grad_health(run_dir / "grad_health.csv", run_dir / "grad_health.png"))
+        if (run_dir / "metrics.csv").exists():
+            metrics = _read_log(run_dir / "metrics.csv", read_metrics)
+            if metrics:
+                wrote.append(plot_curves(metrics, run_dir / "curves.png", title=_title(run_dir / "config.json"),
+                                         lr=_read_log(run_dir / "lr.csv", read_lr)))
+        health = run_dir / "grad_health.csv"
+        if health.exists():
+            wrote.append(_read_log(health, lambda p: plot_grad_health(p, run_dir / "grad_health.png")))
     if numbers.exists():
-        excitations = Excitations.load(numbers)
+        excitations = _read_log(numbers, Excitations.load)
         bad = [c for c in classes or () if not 0 <= c < len(excitations.classes)]
         if bad:
-            return error("plot", f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
+            return _error("plot", f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
+        excitations.classes = [plot_text(c) for c in excitations.classes]
         wrote.append(plot_excitations(excitations, run_dir / "excitations.png", classes=classes))
     if not wrote:
-        return error("plot", f"nothing to plot in {run_dir}: no metrics.csv yet (and no excitations.npz; "
-                      "--excitations measures them from a checkpoint)")
+        return _error("plot", f"nothing to plot in {run_dir}: no metrics.csv yet (and no excitations.npz; "
+                              "--excitations measures them from a checkpoint)")
     for written in wrote:
         print(f"wrote {written}")
     return 0
+
+
+def _read_log(path, read):
+    """``read(path)``; a damaged file (bad numbers, missing columns, a broken npz) is a bad file (exit 3)."""
+    try:
+        return read(path)
+    except (ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, csv.Error) as exc:
+        raise CheckpointError(f"{path} is damaged ({type(exc).__name__}: {exc}); delete it, or redraw it "
+                              "from the checkpoint with minise train --resume") from None
+
+
+def _title(config_path):
+    """``<model> on <dataset>`` from the run's config.json, escaped for a plot; None when unreadable."""
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    return plot_text(f"{config.get('model')} on {config.get('dataset')}")
 
 
 def _print_excitation_summary(excitations):

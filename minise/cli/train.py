@@ -7,11 +7,13 @@ import sys
 from pathlib import Path
 
 from .. import backend, models
-from ..io.checkpoint import load_checkpoint
+from ..io import load_checkpoint, printable, resolve_checkpoint_path
 from ..nn import SEBlock
-from ..training import RESUME_OVERRIDES, NonFiniteLossError, TrainConfig, Trainer
+from ..training import RESUME_OVERRIDES, TrainConfig, Trainer, default_run_dir, read_lr, write_metrics
 from ..training.config import DATASET_DEFAULTS
-from ..viz import write_curves
+from ..training.metrics import check_metric_rows, logs_lag
+from ..viz import plot_curves, write_curves
+from .common import EXIT_INTERRUPTED, check_writable, plot_text
 from .common import error as _error
 
 DATA_DIR_HELP = ("the data folder: a dataset's files are read from DIR itself or from its subfolder "
@@ -89,42 +91,20 @@ def _epochs(n):
 
 
 def run(args):
-    """``minise train``: exit status 0 when finished, 130 after Ctrl-C, 1 on a non-finite loss, 2 on bad input."""
+    """``minise train``: exit status 0 when finished, 130 after Ctrl-C, 1 when training diverged; the other
+    failures are mapped to one line and an exit code by :func:`minise.cli.common.guarded` (docs/files.md)."""
     backend.keep_freed_memory()  # reuse freed buffers across steps: no page faults (docs/benchmarks.md)
     given = {name: getattr(args, name) for name in CLI_FIELDS if getattr(args, name, None) is not None}
     try:
-        if args.resume is not None:
-            path = args.resume or given.get("out")
-            if not path:
-                return _error("train", "--resume needs a checkpoint or run folder: "
-                                       "--resume RUN_DIR/last.ckpt, or --resume --out RUN_DIR")
-            state = load_checkpoint(path)
-            planned = given.get("epochs", state["config"]["epochs"])
-            if state["epoch"] >= planned:
-                longer = ("pass --epochs N to train longer" if state["config"]["schedule"] == "none" else
-                          "its learning-rate schedule has ended; start a new run to train longer")
-                print(f"{Path(path)} already completed {state['epoch']} of {_epochs(planned)}; {longer}")
-                return 0
-            ignored = sorted(set(given) - set(RESUME_OVERRIDES) - {"out"})
-            if ignored:
-                print(f"note: resuming uses the run's saved settings; ignoring --{', --'.join(ignored)}".replace(
-                    "_", "-"))
-            trainer = Trainer.from_checkpoint(path, log_writers=[write_curves],
-                                              **{k: v for k, v in given.items() if k in RESUME_OVERRIDES})
-        else:
-            trainer = Trainer(TrainConfig(**given), log_writers=[write_curves])
-    except (ValueError, TypeError, OSError, backend.DeviceError) as exc:
-        return _error("train", flag_message(exc))
+        trainer = _resume(args, given) if args.resume is not None else _new_run(given)
     except KeyboardInterrupt:
         print("\ninterrupted before the first epoch started: nothing was saved", file=sys.stderr)
-        return 130
-    try:
-        result = trainer.fit()
-    except NonFiniteLossError as exc:
-        _error("train", exc)
-        return 1
+        return EXIT_INTERRUPTED
+    if isinstance(trainer, int):  # an exit code: nothing to train
+        return trainer
+    result = trainer.fit()
     if result.status == "interrupted":
-        return 130
+        return EXIT_INTERRUPTED
     print_next(next_steps(result.run_dir, result.model))
     return 0
 
@@ -152,3 +132,63 @@ def print_next(steps):
     width = max(len(command) for command, _ in steps)
     for i, (command, what) in enumerate(steps):
         print(f"{'next:' if i == 0 else '':<6} {command:<{width}}   # {what}")
+
+
+def _new_run(given):
+    """A Trainer for a new run, after checking (in a second, before any data or model) that --out is writable."""
+    config = TrainConfig(**given)
+    try:
+        resolved = config.resolved()  # bad values fail here, before anything is built
+    except ValueError as exc:  # in the words of the command line: the flag, not the field
+        raise ValueError(flag_message(exc)) from None
+    config.out = config.out or str(default_run_dir(resolved))
+    check_writable(config.out)
+    return Trainer(config, log_writers=[write_curves])
+
+
+def _resume(args, given):
+    """A Trainer that continues a saved run, or an exit code when there is nothing to train."""
+    path = args.resume or given.get("out")
+    if not path:
+        return _error("train", "--resume needs a checkpoint or run folder: "
+                               "--resume RUN_DIR/last.ckpt, or --resume --out RUN_DIR")
+    state = load_checkpoint(path)
+    run_dir = resolve_checkpoint_path(path).parent
+    saved = state["config"]
+    dataset = given.get("dataset")
+    if dataset is not None and dataset != saved["dataset"]:
+        return _error("train", f"--dataset {dataset}: the run in {run_dir} was trained on "
+                               f"{printable(saved['dataset'])}, and resuming cannot change it")
+    planned = given.get("epochs", saved["epochs"])
+    if state["epoch"] >= planned:
+        for name in _catch_up_logs(run_dir, state):
+            print(f"rewrote {run_dir / name} from the checkpoint (it lagged behind)")
+        longer = ("pass --epochs N to train longer" if saved["schedule"] == "none" else
+                  "its learning-rate schedule has ended; start a new run to train longer")
+        print(f"{Path(path)} already completed {state['epoch']} of {_epochs(planned)}; {longer}")
+        return 0
+    check_writable(run_dir)
+    ignored = sorted(set(given) - set(RESUME_OVERRIDES) - {"out", "dataset"})
+    if ignored:
+        print(f"note: resuming uses the run's saved settings; ignoring --{', --'.join(ignored)}".replace("_", "-"))
+    # the dataset is downloaded only when the user named it (--dataset), never on the checkpoint's say-so
+    return Trainer.from_checkpoint(path, log_writers=[write_curves], download=dataset is not None,
+                                   **{k: v for k, v in given.items() if k in RESUME_OVERRIDES})
+
+
+def _catch_up_logs(run_dir, state):
+    """Rewrite metrics.csv and curves.png of a completed run from its checkpoint when they lag; their names."""
+    metrics = state["metrics"]
+    check_metric_rows(metrics, run_dir / "last.ckpt")
+    lag = logs_lag(run_dir, metrics)
+    if not metrics or not (lag or not (run_dir / "curves.png").exists()):
+        return []
+    check_writable(run_dir)
+    wrote = []
+    if lag:
+        write_metrics(run_dir / "metrics.csv", metrics)
+        wrote.append("metrics.csv")
+    config = state["config"]
+    plot_curves(metrics, run_dir / "curves.png", title=plot_text(f"{config['model']} on {config['dataset']}"),
+                lr=read_lr(run_dir))
+    return wrote + ["curves.png"]

@@ -13,7 +13,7 @@ Every dataset has ``.images`` uint8 (N, C, H, W), ``.labels`` int64 (N,) and
 """
 
 from .cifar import CIFAR10
-from .dataset import ArrayDataset, Subset
+from .dataset import ArrayDataset, Subset, TensorDataset
 from .download import ChecksumError, DownloadError, default_data_dir, download_url, md5sum
 from .embedded import Embedded, SyntheticShapes
 from .fashion_mnist import FashionMNIST
@@ -21,7 +21,7 @@ from .loader import DataLoader
 from .transforms import Compose, Normalize, RandomCrop, RandomHorizontalFlip
 
 __all__ = [
-    "ArrayDataset", "Subset", "CIFAR10", "FashionMNIST", "SyntheticShapes", "Embedded",
+    "ArrayDataset", "Subset", "TensorDataset", "CIFAR10", "FashionMNIST", "SyntheticShapes", "Embedded",
     "DataLoader", "Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip",
     "DownloadError", "ChecksumError", "default_data_dir", "download_url", "md5sum",
     "DATASETS", "MEAN_STD", "get_dataset", "channel_stats",

@@ -8,12 +8,15 @@ The archive ``cifar-10-python.tar.gz`` (Krizhevsky, 2009) holds the folder
      b"labels": [int, ...],                # 10000 labels in 0..9
      b"batch_label": b"...", b"filenames": [b"...", ...]}
 
-A pickle can run any code when loaded, so two locks guard it:
+A pickle can run any code when loaded, so three locks guard it:
 
 1. every file's MD5 must match the official checksum before it is opened;
 2. the unpickler admits only the three globals NumPy needs to rebuild an
    array (``_reconstruct``, ``ndarray``, ``dtype``) and refuses anything else
-   with a ``pickle.UnpicklingError`` that names the global.
+   with a ``pickle.UnpicklingError`` that names the global;
+3. those three are stand-ins, not NumPy's own: an array is materialised only
+   after its shape, its dtype (plain numbers only) and the length of its bytes
+   have been checked against each other and :data:`MAX_ARRAY_BYTES`.
 """
 
 import os
@@ -31,8 +34,60 @@ from .download import ChecksumError, default_data_dir, download_url, md5sum
 __all__ = ["CIFAR10", "load_cifar_batch"]
 
 
+MAX_ARRAY_BYTES = 64 << 20  # one array in a batch file (the official data arrays are 30 MB)
+_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1"}
+
+
+class _NDArray:
+    """Stands for ``numpy.ndarray`` inside a batch pickle; only :func:`_reconstruct` accepts it."""
+
+
+class _PendingArray:
+    """What ``_reconstruct`` gives: an array to be, built by ``__setstate__`` once its state is checked.
+
+    NumPy pickles an array as ``_reconstruct(ndarray, (0,), b"b")`` followed by
+    the state ``(version, shape, dtype, fortran_order, raw_bytes)``.
+    """
+
+    def __init__(self, source):
+        self.source, self.array = source, None
+
+    def __setstate__(self, state):
+        if not (isinstance(state, tuple) and len(state) == 5):
+            raise pickle.UnpicklingError(f"CIFAR10: {self.source}: an array state is not NumPy's 5-tuple")
+        _, shape, dtype, fortran_order, raw = state
+        if (not isinstance(shape, tuple) or len(shape) > 4
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)):
+            raise pickle.UnpicklingError(f"CIFAR10: {self.source}: an array has shape {shape!r}")
+        if not isinstance(dtype, np.dtype) or dtype.str[1:] not in _DTYPES:
+            raise pickle.UnpicklingError(f"CIFAR10: {self.source}: an array has dtype {dtype!r}, not a plain number")
+        if not isinstance(raw, bytes):
+            raise pickle.UnpicklingError(f"CIFAR10: {self.source}: an array's data is a {type(raw).__name__}, "
+                                         "not bytes")
+        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if nbytes != len(raw) or nbytes > MAX_ARRAY_BYTES:
+            raise pickle.UnpicklingError(
+                f"CIFAR10: {self.source}: an array declares shape {shape} of {dtype} ({nbytes:,} bytes) but "
+                f"holds {len(raw):,} bytes (at most {MAX_ARRAY_BYTES:,} are read)")
+        order = "F" if fortran_order else "C"
+        self.array = np.frombuffer(raw, dtype=dtype).reshape(shape, order=order).copy(order=order)
+
+
+def _materialise(value, source):
+    """``value`` with every checked pending array replaced by its NumPy array (through dicts and lists)."""
+    if isinstance(value, _PendingArray):
+        if value.array is None:
+            raise pickle.UnpicklingError(f"CIFAR10: {source}: an array without its data")
+        return value.array
+    if isinstance(value, dict):
+        return {k: _materialise(v, source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_materialise(v, source) for v in value]
+    return value
+
+
 class _CifarUnpickler(pickle.Unpickler):
-    """An unpickler that can rebuild NumPy arrays and nothing else."""
+    """An unpickler that can rebuild NumPy arrays of plain numbers, checked, and nothing else."""
 
     ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"),   # written by NumPy 1.x (the official files)
@@ -52,12 +107,22 @@ class _CifarUnpickler(pickle.Unpickler):
                 "the official batch files need only NumPy array reconstruction"
             )
         if name == "_reconstruct":
-            try:
-                from numpy._core.multiarray import _reconstruct
-            except ImportError:  # NumPy < 2
-                from numpy.core.multiarray import _reconstruct
-            return _reconstruct
-        return getattr(np, name)
+            return self._reconstruct
+        if name == "ndarray":
+            return _NDArray
+        return self._dtype
+
+    def _reconstruct(self, cls, shape, typecode):
+        if cls is not _NDArray:
+            raise pickle.UnpicklingError(f"CIFAR10: {self.source}: _reconstruct of something other than an array")
+        return _PendingArray(self.source)
+
+    def _dtype(self, spec, align=False, copy=False):
+        name = spec.decode("latin1") if isinstance(spec, bytes) else spec
+        if not isinstance(name, str) or name.lstrip("<>|=") not in _DTYPES:
+            raise pickle.UnpicklingError(f"CIFAR10: {self.source}: refused dtype {spec!r}; the batches hold "
+                                         "plain numbers")
+        return np.dtype(name)
 
 
 def load_cifar_batch(path):
@@ -67,7 +132,7 @@ def load_cifar_batch(path):
     globals, but a checksum is what proves the file is the official one.
     """
     with open(path, "rb") as f:
-        batch = _CifarUnpickler(f, path).load()
+        batch = _materialise(_CifarUnpickler(f, path).load(), path)
     if not isinstance(batch, dict):
         raise ValueError(f"CIFAR10: {path} should hold a dict, got {type(batch).__name__}")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in batch.items()}

@@ -15,7 +15,9 @@ image at a time: it gathers a whole batch with one fancy-indexing call on
 
 import numpy as np
 
-__all__ = ["ArrayDataset", "Subset"]
+from ..tensor import Tensor
+
+__all__ = ["ArrayDataset", "Subset", "TensorDataset"]
 
 
 class ArrayDataset:
@@ -90,3 +92,34 @@ class Subset(ArrayDataset):
         if indices.dtype.kind not in "iub":
             raise TypeError(f"Subset: indices must be integers or a boolean mask, got dtype {indices.dtype}")
         super().__init__(dataset.images[indices], dataset.labels[indices], dataset.classes)
+
+
+class TensorDataset:
+    """Tensors that share their first dimension, as ``torch.utils.data.TensorDataset(x, y)``.
+
+    ``ds[i]`` is the tuple ``(x[i], y[i], ...)`` of Tensors (an index array or slice picks
+    several rows at once); ``len(ds)`` is the shared first size. Works with :class:`DataLoader`,
+    which gathers a whole batch with one indexing call per tensor and yields tuples of Tensors.
+    Arrays are accepted too (wrapped as Tensors, sharing memory). Raises ValueError when the
+    first sizes differ.
+    """
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset: give at least one tensor")
+        self.tensors = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in tensors)
+        sizes = [t.shape[0] if t.ndim else None for t in self.tensors]
+        if None in sizes or len(set(sizes)) != 1:
+            raise ValueError(f"TensorDataset: every tensor needs the same first size, got shapes "
+                             f"{[t.shape for t in self.tensors]}")
+
+    def __len__(self):
+        return self.tensors[0].shape[0]
+
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        return tuple(Tensor(t.data[index]) for t in self.tensors)
+
+    def __repr__(self):
+        return f"TensorDataset({len(self)} rows: {', '.join(str(t.shape[1:]) for t in self.tensors)})"

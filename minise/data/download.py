@@ -13,6 +13,13 @@
 4. When the server cannot be reached, :class:`DownloadError` says which file
    to get, from where, and the exact path to put it, for machines without
    internet.
+5. A server is not trusted with the size: the transfer stops as soon as it
+   passes the known size, the ``Content-Length`` (a non-numeric one counts as
+   absent) or, when neither is known, :data:`MAX_DOWNLOAD_BYTES`; a
+   ``Content-Length`` or ``Content-Range`` that contradicts the known size is
+   refused before a byte is written; and the whole download has a deadline
+   (``deadline`` seconds), so a server that trickles a byte at a time cannot
+   hold it forever.
 
 Files live in a cache folder: ``~/.cache/minise`` by default, ``$MINISE_DATA``
 when that is set, or the ``root`` a dataset is given (``--data-dir``).
@@ -22,11 +29,14 @@ import hashlib
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["default_data_dir", "md5sum", "download_url", "DownloadError", "ChecksumError"]
 
 CHUNK = 1 << 20  # bytes read and written per step
+MAX_DOWNLOAD_BYTES = 4 << 30  # the most a download of unknown size may bring (tests lower it)
+DEADLINE = 6 * 3600.0  # seconds one download_url call may take, all retries included (170 MB at 8 kB/s)
 
 
 class DownloadError(OSError):
@@ -62,7 +72,7 @@ def _by_hand(url, dest, md5, size):
     )
 
 
-def download_url(url, dest, md5, size=None, progress=True, retries=2, timeout=30.0):
+def download_url(url, dest, md5, size=None, progress=True, retries=2, timeout=30.0, deadline=None):
     """Download ``url`` to ``dest`` and check its MD5; return ``dest`` as a Path.
 
     url: http(s) address.  dest: the final file path (its folder is created).
@@ -71,11 +81,15 @@ def download_url(url, dest, md5, size=None, progress=True, retries=2, timeout=30
     and to spot an over-long ``.part``).  progress: show a tqdm bar.
     retries: how many times an interrupted transfer is resumed before giving
     up (the ``.part`` file is kept, so calling again resumes too).
+    timeout: seconds one read may wait.  deadline: seconds the whole call may
+    take (default :data:`DEADLINE`); past it the ``.part`` is kept to resume.
 
-    Raises :class:`DownloadError` when the server cannot be reached or the
-    transfer keeps failing, and :class:`ChecksumError` when the complete file
-    has the wrong MD5 (the bad ``.part`` is deleted, so the next call starts
-    clean).
+    Raises :class:`DownloadError` when the server cannot be reached, the
+    transfer keeps failing, the deadline passes, or the server sends more than
+    the file's size (that ``.part`` is deleted); :class:`ChecksumError` when
+    the complete file has the wrong MD5 (the bad ``.part`` is deleted, so the
+    next call starts clean); an OSError naming ``.part`` when the disk refuses
+    to write (full, read-only).
     """
     dest = Path(dest)
     md5 = md5.lower()
@@ -85,11 +99,22 @@ def download_url(url, dest, md5, size=None, progress=True, retries=2, timeout=30
         print(f"{dest} is corrupt (MD5 mismatch): downloading it again", file=sys.stderr)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = Path(str(dest) + ".part")
+    stop_at = time.monotonic() + (DEADLINE if deadline is None else deadline)
 
     for attempt in range(retries + 1):
         try:
-            _fetch_into(url, part, size, progress, timeout)
+            _fetch_into(url, part, size, progress, timeout, stop_at)
             break
+        except _WriteFailed as exc:  # the local disk, not the network: full, read-only, no permission
+            raise exc.error from None
+        except _Refused as exc:
+            part.unlink(missing_ok=True)
+            raise DownloadError(f"refused the download of {dest.name} from {url}: {exc}; nothing was kept. "
+                                + _by_hand(url, dest, md5, size)) from None
+        except _TooSlow as exc:
+            raise DownloadError(
+                f"download of {url} took longer than its deadline ({exc}); the partial file {part} is kept, "
+                "run again to resume. " + _by_hand(url, dest, md5, size)) from None
         except _Interrupted as exc:
             if attempt == retries:
                 raise DownloadError(
@@ -116,7 +141,31 @@ class _Interrupted(Exception):
     """The connection dropped before the whole file arrived (resumable)."""
 
 
-def _fetch_into(url, part, size, progress, timeout):
+class _TooSlow(Exception):
+    """The download's deadline passed (resumable later)."""
+
+
+class _Refused(Exception):
+    """The server's answer contradicts what we know of the file (too long, wrong size): not resumable."""
+
+
+class _WriteFailed(Exception):
+    """Writing ``.part`` failed (disk full, read-only...); ``error`` is the OSError, naming the file."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _content_length(response):
+    """The Content-Length as an int, or None when absent, not a number, or negative."""
+    value = response.headers.get("Content-Length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+def _fetch_into(url, part, size, progress, timeout, stop_at):
     """Append the missing bytes of ``url`` to ``part`` (resuming with Range when it exists)."""
     import http.client
     import urllib.error
@@ -140,29 +189,42 @@ def _fetch_into(url, part, size, progress, timeout):
     with response:
         start = 0  # a 200 answer (Range ignored): the whole file comes again
         if response.status == 206:
-            if _range_start(response) != have:
+            first, whole = _content_range(response)
+            if first != have:
                 part.unlink()
                 raise _Interrupted(f"asked for bytes {have}- but the server sent another range")
+            if size is not None and whole is not None and whole != size:
+                raise _Refused(f"the server says the file has {whole:,} bytes, it has {size:,}")
             start = have
-        length = response.headers.get("Content-Length")
-        total = start + int(length) if length is not None else size
+        length = _content_length(response)
+        total = start + length if length is not None else size
+        if size is not None and total is not None and total != size:
+            raise _Refused(f"the server announces {total:,} bytes, the file has {size:,}")
+        limit = total if total is not None else MAX_DOWNLOAD_BYTES
         bar = _progress_bar(part.name[: -len(".part")], total, start, progress)
         received = start
         try:
-            with open(part, "ab" if start else "wb") as f:
+            f = open(part, "ab" if start else "wb")
+        except OSError as exc:
+            raise _WriteFailed(exc) from None
+        try:
+            with f:
                 while True:
+                    if time.monotonic() > stop_at:
+                        raise _TooSlow(f"{received:,} bytes received")
                     try:
-                        block = response.read(CHUNK)
+                        block = response.read1(CHUNK)
                     except (http.client.IncompleteRead, ConnectionError, TimeoutError) as exc:
                         raise _Interrupted(str(exc) or type(exc).__name__) from exc
                     if not block:
                         break
-                    f.write(block)
+                    if received + len(block) > limit:
+                        raise _Refused(f"the server sent more than the {limit:,} bytes expected")
+                    _write(f, block, part)
                     received += len(block)
                     if bar is not None:
                         bar.update(len(block))
-                f.flush()
-                os.fsync(f.fileno())
+                _sync(f, part)
         finally:
             if bar is not None:
                 bar.close()
@@ -170,10 +232,31 @@ def _fetch_into(url, part, size, progress, timeout):
         raise _Interrupted(f"got {received:,} of {total:,} bytes")
 
 
-def _range_start(response):
-    """First byte of a 206 answer, from ``Content-Range: bytes START-END/TOTAL`` (None if absent)."""
-    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
-    return int(match.group(1)) if match else None
+def _write(f, block, part):
+    try:
+        f.write(block)
+    except OSError as exc:
+        raise _WriteFailed(OSError(exc.errno, exc.strerror, str(part))) from None
+
+
+def _sync(f, part):
+    try:
+        f.flush()
+        os.fsync(f.fileno())
+    except OSError as exc:
+        raise _WriteFailed(OSError(exc.errno, exc.strerror, str(part))) from None
+
+
+def _content_range(response):
+    """(first byte, total size) of a 206 answer, from ``Content-Range: bytes START-END/TOTAL``.
+
+    Either is None when absent or unreadable (TOTAL may be ``*``).
+    """
+    match = re.match(r"bytes (\d+)-\d*/(\d+|\*)", response.headers.get("Content-Range", "").strip())
+    if not match:
+        return None, None
+    whole = match.group(2)
+    return int(match.group(1)), (int(whole) if whole != "*" else None)
 
 
 def _progress_bar(name, total, initial, enabled):

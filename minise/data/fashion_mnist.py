@@ -16,6 +16,8 @@ files, so only their content matches).
 
 import gzip
 import hashlib
+import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,17 @@ from .download import ChecksumError, DownloadError, default_data_dir, download_u
 __all__ = ["FashionMNIST", "read_idx"]
 
 IDX_UBYTE = 0x08
+MAX_RAW_BYTES = 64 << 20  # the largest official file decompresses to 47,040,016 bytes
+
+
+def _gunzip(data, source):
+    """Decompress a .gz, refusing (ValueError) to inflate past :data:`MAX_RAW_BYTES` (a decompression bomb)."""
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as f:
+        raw = f.read(MAX_RAW_BYTES + 1)
+    if len(raw) > MAX_RAW_BYTES:
+        raise ValueError(f"FashionMNIST: {source} inflates to more than {MAX_RAW_BYTES:,} bytes; "
+                         "it is not an official file")
+    return raw
 
 
 def read_idx(raw, source="<bytes>"):
@@ -122,10 +135,10 @@ class FashionMNIST(ArrayDataset):
         """Every one of the four files that is missing, with its address and MD5, in one message."""
         names = [n for split in (True, False) for n in self.FILES[split]]
         missing = [n for n in names if not ((self.root / n).is_file() or (self.root / (n + ".gz")).is_file())]
-        lines = "".join(f"\n  {self.url + n}.gz  (MD5 {self.md5s[n + '.gz']})" for n in missing)
-        return (
+        files = "; ".join(f"{self.url + n}.gz (MD5 {self.md5s[n + '.gz']})" for n in missing)
+        return (  # one line: the CLI prints each error as one line
             f"FashionMNIST: {len(missing)} of the 4 files are missing from {self.root}. {what_to_do} on a "
-            f"machine with internet and put them in {self.root}:{lines}\n"
+            f"machine with internet and put them in {self.root}: {files}. "
             "(Debian/Ubuntu: apt install dataset-fashion-mnist, then pass the folder "
             "/usr/share/datasets/fashion-mnist: --data-dir, $MINISE_DATA or root=.)"
         )
@@ -137,8 +150,8 @@ class FashionMNIST(ArrayDataset):
         for path in present:
             data = path.read_bytes()
             try:
-                raw = gzip.decompress(data) if path.suffix == ".gz" else data
-            except (OSError, EOFError):  # not gzip, or cut short
+                raw = _gunzip(data, path) if path.suffix == ".gz" else data
+            except (OSError, EOFError, ValueError, zlib.error):  # not gzip, cut short, or a bomb
                 raw = None
             if self._verified(path, data, raw, name):
                 return raw
@@ -156,7 +169,7 @@ class FashionMNIST(ArrayDataset):
                 f"{gz_path}.part").exists() else ""
             raise DownloadError(self._missing_message(
                 f"Could not download {name}.gz ({reason}{kept}). Download the files by hand")) from exc
-        return gzip.decompress(gz_path.read_bytes())
+        return _gunzip(gz_path.read_bytes(), gz_path)
 
     def _verified(self, path, data, raw, name):
         """True when the file's bytes (a .gz) or its decompressed bytes have the official MD5."""

@@ -11,9 +11,33 @@ from .arithmetic import abs, add, clamp, clip, div, exp, log, maximum, minimum, 
 from .conv import col2im, conv2d, im2col
 from .dropout import dropout
 from .linear import linear
-from .loss import cross_entropy
+from .loss import binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss, nll_loss
 from .matmul import matmul
 from .normalization import batch_norm
-from .pooling import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
-from .reduction import max, mean, min, sum
-from .shape import cast, cat, concatenate, flatten, getitem, pad, permute, reshape, stack, to_device, transpose
+from .pooling import (
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    avg_pool2d,
+    global_avg_pool2d,
+    global_max_pool2d,
+    max_pool2d,
+)
+from .reduction import amax, amin, argmax, argmin, max, mean, min, norm, sum
+from .shape import (
+    cast,
+    cat,
+    clone,
+    concatenate,
+    contiguous,
+    flatten,
+    getitem,
+    pad,
+    permute,
+    reshape,
+    squeeze,
+    stack,
+    to_device,
+    transpose,
+    unsqueeze,
+    view,
+)

@@ -9,12 +9,17 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..tensor import as_tensor
+from .arithmetic import _float_input
+from .dims import dim_index
 
 
 class ReLU(Function):
     """y = max(x, 0).   dy/dx = 1 where x > 0, else 0 (0 at x = 0, as PyTorch).
 
-    x: any shape.  Saves y: y > 0 exactly where x > 0.
+    x: any shape, float or integer (bool: RuntimeError, as PyTorch).  Saves y:
+    y > 0 exactly where x > 0. NaN stays NaN, and its gradient passes (PyTorch
+    zeroes the gradient where y <= 0, and NaN <= 0 is false).
     """
 
     def forward(self, x):
@@ -25,7 +30,8 @@ class ReLU(Function):
 
     def backward(self, gy):
         (y,) = self.saved
-        return gy * (y > 0)
+        passes = get_array_module(y).logical_not(y <= 0)   # not (y <= 0): NaN passes, as PyTorch
+        return gy * passes
 
 
 class Sigmoid(Function):
@@ -70,10 +76,14 @@ class Tanh(Function):
 
 
 def _check_axis(op, axis, ndim):
-    if not isinstance(axis, (int, np.integer)) or not -ndim <= axis < ndim:
-        raise ValueError(f"{op}: axis {axis!r} is out of range for a tensor with {ndim} dimensions "
-                         f"(expected an int in [{-ndim}, {ndim - 1}])")
-    return int(axis) % ndim
+    return dim_index(axis, ndim, op)
+
+
+def _check_float(op, x):
+    """softmax and log_softmax are not defined for integers in PyTorch (NotImplementedError)."""
+    if x.dtype.kind != "f":
+        raise NotImplementedError(f"{op}: not implemented for {x.dtype} input, as in PyTorch; "
+                                  f"convert first, e.g. x.float()")
 
 
 class Softmax(Function):
@@ -92,20 +102,30 @@ class Softmax(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.axis = _check_axis("softmax", self.axis, x.ndim)
-        with np.errstate(under="ignore"):
+        if x.ndim == 0:
+            return self._scalar(x)
+        with np.errstate(under="ignore", invalid="ignore"):
             y = xp.exp(x - x.max(axis=self.axis, keepdims=True))
-        y /= y.sum(axis=self.axis, keepdims=True)
+            y /= y.sum(axis=self.axis, keepdims=True)
+        self.save_for_backward(y)
+        return y
+
+    def _scalar(self, x):
+        """A 0-d input is one class: softmax 1 (log_softmax 0), as PyTorch; NaN stays NaN."""
+        y = (x - x) + (0 if isinstance(self, LogSoftmax) else 1)
         self.save_for_backward(y)
         return y
 
     def backward(self, gy):
         (y,) = self.saved
+        if y.ndim == 0:                # one class: the output is constant
+            return gy * 0
         gx = gy * y
         gx -= y * gx.sum(axis=self.axis, keepdims=True)
         return gx
 
 
-class LogSoftmax(Function):
+class LogSoftmax(Softmax):
     """y_i = x_i - max(x) - log(sum_j exp(x_j - max(x)))   along ``axis``.
 
     Backward:  dx_i = gy_i - softmax(x)_i * sum_j gy_j,   with softmax(x) = exp(y).
@@ -119,6 +139,8 @@ class LogSoftmax(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.axis = _check_axis("log_softmax", self.axis, x.ndim)
+        if x.ndim == 0:
+            return self._scalar(x)
         shifted = x - x.max(axis=self.axis, keepdims=True)
         with np.errstate(under="ignore"):
             log_sum = xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
@@ -128,6 +150,8 @@ class LogSoftmax(Function):
 
     def backward(self, gy):
         (y,) = self.saved
+        if y.ndim == 0:
+            return gy * 0
         xp = get_array_module(y)
         with np.errstate(under="ignore"):
             softmax = xp.exp(y)
@@ -135,22 +159,32 @@ class LogSoftmax(Function):
 
 
 def relu(x):
+    """max(x, 0), as torch.relu: keeps integer dtypes; RuntimeError for bool input."""
+    x = as_tensor(x)
+    if x.dtype == np.bool_:
+        raise RuntimeError("relu: boolean inputs are not supported (as in PyTorch)")
     return ReLU()(x)
 
 
 def sigmoid(x):
-    return Sigmoid()(x)
+    """1 / (1 + exp(-x)); integer and bool input gives float32, as torch.sigmoid."""
+    return Sigmoid()(_float_input(x, "sigmoid"))
 
 
 def tanh(x):
-    return Tanh()(x)
+    """tanh(x); integer and bool input gives float32, as torch.tanh."""
+    return Tanh()(_float_input(x, "tanh"))
 
 
 def softmax(x, axis=-1, *, dim=None):
-    """Softmax along ``axis`` (``dim=`` accepted as in PyTorch)."""
+    """Softmax along ``axis`` (``dim=`` accepted as in PyTorch). NotImplementedError for integer input."""
+    x = as_tensor(x)
+    _check_float("softmax", x)
     return Softmax(axis if dim is None else dim)(x)
 
 
 def log_softmax(x, axis=-1, *, dim=None):
-    """log(softmax(x)) along ``axis``, computed stably (``dim=`` accepted as in PyTorch)."""
+    """log(softmax(x)) along ``axis``, computed stably (``dim=`` accepted). NotImplementedError for integers."""
+    x = as_tensor(x)
+    _check_float("log_softmax", x)
     return LogSoftmax(axis if dim is None else dim)(x)

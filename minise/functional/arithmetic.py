@@ -7,9 +7,12 @@ broadcast axes: ``sum_to(g, x.shape)``. See docs/derivations.md#broadcasting.
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function, sum_to
 from ..backend import get_array_module
+from ..dtypes import DEFAULT_DTYPE, float_result, result_type, scalar_to_array
 from ..tensor import Tensor, as_tensor
+from .shape import cast
 
 
 class Add(Function):
@@ -135,11 +138,14 @@ class Sqrt(Function):
 
 
 class Abs(Function):
-    """y = |x|.   dy/dx = sign(x)  (0 at x = 0, as PyTorch)."""
+    """y = |x|.   dy/dx = sign(x)  (0 at x = 0 and at NaN, as PyTorch)."""
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.save_for_backward(xp.sign(x))
+        sign = xp.sign(x)
+        if x.dtype.kind == "f":
+            sign = xp.nan_to_num(sign, nan=0.0)   # PyTorch: the gradient at NaN is 0
+        self.save_for_backward(sign)
         return xp.abs(x)
 
     def backward(self, gy):
@@ -148,32 +154,33 @@ class Abs(Function):
 
 
 class Maximum(Function):
-    """y = max(a, b) elementwise.   The gradient goes to the larger input; ties split it half-half (as PyTorch)."""
+    """y = max(a, b) elementwise; NaN propagates (either input NaN gives NaN), as torch.maximum.
+
+    The gradient goes to the larger input; ties split it half-half. As PyTorch's
+    formula (share_a = 1 - [a < b] - [a == b] / 2, share_b likewise), a NaN makes
+    both comparisons false, so BOTH inputs receive the full gradient there.
+    """
+
+    pick = "maximum"
+    lose = staticmethod(lambda a, b: a < b)   # where a loses, it gets no gradient
 
     def forward(self, a, b):
-        xp = get_array_module(a, b)
         self.save_for_backward(a, b)
-        return xp.maximum(a, b)
+        return getattr(get_array_module(a, b), self.pick)(a, b)
 
     def backward(self, gy):
         a, b = self.saved
-        share_a = (a > b) + 0.5 * (a == b)
-        share_a = share_a.astype(gy.dtype)
-        return sum_to(gy * share_a, a.shape), sum_to(gy * (1 - share_a), b.shape)
+        tie = 0.5 * (a == b)
+        share_a = (1 - self.lose(a, b) - tie).astype(gy.dtype, copy=False)
+        share_b = (1 - self.lose(b, a) - tie).astype(gy.dtype, copy=False)
+        return sum_to(gy * share_a, a.shape), sum_to(gy * share_b, b.shape)
 
 
-class Minimum(Function):
-    """y = min(a, b) elementwise.   The gradient goes to the smaller input; ties split it."""
+class Minimum(Maximum):
+    """y = min(a, b) elementwise; NaN propagates. The smaller input gets the gradient (ties split it; NaN: both)."""
 
-    def forward(self, a, b):
-        xp = get_array_module(a, b)
-        self.save_for_backward(a, b)
-        return xp.minimum(a, b)
-
-    def backward(self, gy):
-        a, b = self.saved
-        share_a = ((a < b) + 0.5 * (a == b)).astype(gy.dtype)
-        return sum_to(gy * share_a, a.shape), sum_to(gy * (1 - share_a), b.shape)
+    pick = "minimum"
+    lose = staticmethod(lambda a, b: a > b)
 
 
 class Clip(Function):
@@ -184,6 +191,9 @@ class Clip(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
+        if x.dtype.kind in "iu":  # bounds wrap into the dtype, as PyTorch's (uint8: -1 is 255)
+            self.low, self.high = (None if v is None else scalar_to_array(v, x.dtype, xp)[()]
+                                   for v in (self.low, self.high))
         inside = xp.ones(x.shape, dtype=bool)
         if self.low is not None:
             inside &= x >= self.low
@@ -198,72 +208,143 @@ class Clip(Function):
 
 
 # --- the functions users call -------------------------------------------------
-def _promote(a, b):
-    """Both operands as Tensors of one dtype, by PyTorch's rule: a Python number
-    never widens a tensor, and an integer tensor meeting a float becomes that float."""
-    like = a if isinstance(a, Tensor) else b
-    a, b = as_tensor(a, like), as_tensor(b, like)
-    if a.dtype != b.dtype:
-        kinds = (a.dtype.kind == "f", b.dtype.kind == "f")
-        if kinds == (True, False):
-            b = Tensor(b.data.astype(a.dtype))
-        elif kinds == (False, True):
-            a = Tensor(a.data.astype(b.dtype))
-    return a, b
+def _promote(a, b, op):
+    """Both operands as Tensors of one dtype, ``dtypes.result_type(a, b)`` (torch.result_type).
+
+    A Python number never widens a tensor of its category (float32 * 2.5 stays
+    float32) and a float number makes an integer tensor float32. The cast is
+    differentiable (float16 + float32: the float16 input still gets its gradient).
+    """
+    raw_a = a.data if isinstance(a, Tensor) else a
+    raw_b = b.data if isinstance(b, Tensor) else b
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and raw_a.dtype == raw_b.dtype:
+        return a, b                                  # the common case: nothing to decide
+    dtype = result_type(raw_a, raw_b)
+    return _to_dtype(a, dtype, b), _to_dtype(b, dtype, a)
+
+
+def _to_dtype(x, dtype, other):
+    """``x`` as a Tensor of ``dtype``: a number becomes a constant, a tensor is cast (with its gradient)."""
+    if not isinstance(x, Tensor):
+        if backend.is_array(x):
+            x = as_tensor(x)
+        else:
+            return Tensor(scalar_to_array(x, dtype, other.xp))
+    return x if x.dtype == dtype else cast(x, dtype)
 
 
 def add(a, b):
-    return Add()(*_promote(a, b))
+    return Add()(*_promote(a, b, "add"))
+
+
+def _is_bool(x):
+    return x.dtype == np.bool_ if isinstance(x, Tensor) else isinstance(x, (bool, np.bool_))
 
 
 def sub(a, b):
-    return Sub()(*_promote(a, b))
+    if _is_bool(a) or _is_bool(b):
+        raise RuntimeError("sub: subtraction, the `-` operator, with a bool tensor is not supported (as in "
+                           "PyTorch). To invert a mask use `~mask`; to count, convert first: mask.astype('int64')")
+    return Sub()(*_promote(a, b, "sub"))
 
 
 def mul(a, b):
-    return Mul()(*_promote(a, b))
+    return Mul()(*_promote(a, b, "mul"))
 
 
 def div(a, b):
-    a, b = _promote(a, b)
-    if a.dtype.kind != "f":  # true division of integers gives floats, as in PyTorch
-        a = Tensor(a.data.astype(np.float32))
-    return Div()(a, b)
+    """True division, as torch.div: integer and bool inputs give float32 (1 / 2 = 0.5, 1 / 0 = inf)."""
+    raw_a = a.data if isinstance(a, Tensor) else a
+    raw_b = b.data if isinstance(b, Tensor) else b
+    dtype = float_result(result_type(raw_a, raw_b))    # uint8 / -1 is -1.0, not 1 / 255
+    like = a if isinstance(a, Tensor) else b
+    a, b = _to_dtype(a, dtype, like), _to_dtype(b, dtype, like)
+    with np.errstate(divide="ignore", invalid="ignore"):  # x / 0 is inf or nan, as in PyTorch
+        return Div()(a, b)
 
 
 def pow(a, b):
-    return Pow()(*_promote(a, b))
+    """a ** b, as torch.pow. Integers to negative integer powers: a Python exponent raises RuntimeError;
+    a tensor exponent gives 1 ** -n = 1, (-1) ** -n = +-1, else 0 (integer division, as PyTorch)."""
+    if isinstance(a, Tensor) and a.dtype == np.bool_ and isinstance(b, Tensor) and b.dtype == np.bool_:
+        raise NotImplementedError("pow: not implemented for two bool tensors (as in PyTorch); convert one, "
+                                  "e.g. a.astype('int64')")
+    if (isinstance(a, Tensor) and a.dtype.kind in "biu" and isinstance(b, (int, np.integer))
+            and not isinstance(b, bool) and b < 0):
+        raise RuntimeError(f"pow: integers to negative integer powers are not allowed (as in PyTorch), "
+                           f"got a {a.dtype} tensor ** {b}; use a float, e.g. x.float() ** {b}")
+    a, b = _promote(a, b, "pow")
+    if a.dtype.kind in "iu" and (b.data < 0).any():
+        return _int_pow_negative(a, b)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # nan/inf as in PyTorch
+        y = Pow()(a, b)
+    return y if y.dtype == a.dtype else cast(y, a.dtype)    # NumPy: bool ** bool is int8
+
+
+def _int_pow_negative(a, b):
+    """Integer a ** b with some b < 0, as PyTorch computes it (no gradient: integers have none)."""
+    xp = a.xp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        positive = a.data ** xp.maximum(b.data, 0)
+    odd = (b.data % 2) != 0
+    negative = xp.where(a.data == 1, 1, xp.where(a.data == -1, xp.where(odd, -1, 1), 0))
+    return Tensor(xp.where(b.data < 0, negative, positive).astype(a.dtype))
+
+
+def _float_input(x, op):
+    """``x`` as a float Tensor for an op that needs floats: integers and bools become float32, as PyTorch."""
+    x = as_tensor(x)
+    return x if x.dtype.kind == "f" else cast(x, DEFAULT_DTYPE)
 
 
 def neg(x):
+    x = as_tensor(x)
+    if x.dtype == np.bool_:
+        raise RuntimeError("neg: negation, the `-` operator, on a bool tensor is not supported (as in PyTorch). "
+                           "To invert a mask use `~mask`")
     return Neg()(x)
 
 
 def exp(x):
-    return Exp()(x)
+    return Exp()(_float_input(x, "exp"))
 
 
 def log(x):
-    return Log()(x)
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, log(-1) = nan, as in PyTorch
+        return Log()(_float_input(x, "log"))
 
 
 def sqrt(x):
-    return Sqrt()(x)
+    with np.errstate(invalid="ignore"):
+        return Sqrt()(_float_input(x, "sqrt"))
 
 
 def abs(x):
+    x = as_tensor(x)
+    if x.dtype == np.bool_:
+        raise NotImplementedError("abs: not implemented for bool tensors (as in PyTorch)")
     return Abs()(x)
 
 
 def maximum(a, b):
-    return Maximum()(a, b)
+    """Elementwise max, as torch.maximum: NaN wins (propagates); see :class:`Maximum` for the gradient."""
+    return Maximum()(*_promote(a, b, "maximum"))
 
 
 def minimum(a, b):
-    return Minimum()(a, b)
+    """Elementwise min, as torch.minimum: NaN wins (propagates); see :class:`Minimum` for the gradient."""
+    return Minimum()(*_promote(a, b, "minimum"))
 
 
 def clip(x, min=None, max=None):
+    """Clamp to [min, max], as torch.clamp: the dtype is result_type(x, min, max) (an int tensor with
+    float bounds becomes float32); NaN stays NaN; min > max gives max everywhere."""
+    if min is None and max is None:
+        raise RuntimeError("clip: at least one of 'min' or 'max' must not be None (as torch.clamp)")
+    x = as_tensor(x)
+    dtype = result_type(x.data, min, max)
+    if x.dtype != dtype:
+        x = cast(x, dtype)
     return Clip(min, max)(x)
 
 

@@ -316,7 +316,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
     """2-D convolution of x (N, C, H, W) with weight (O, C, kh, kw) -> (N, O, Ho, Wo).
 
     stride, padding: an int or an (h, w) pair, as in ``torch.nn.functional.conv2d``.
-    See :class:`Conv2d` for the math.
+    An unbatched image (C, H, W) gives (O, Ho, Wo), as PyTorch. See :class:`Conv2d` for the math.
     """
     op = Conv2d(stride, padding)
+    if getattr(x, "ndim", 0) == 3:
+        y = conv2d(x.reshape(1, *x.shape), weight, bias, stride, padding)
+        return y.reshape(y.shape[1:])
     return op(x, weight) if bias is None else op(x, weight, bias)

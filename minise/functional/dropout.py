@@ -38,6 +38,9 @@ def dropout(x, p=0.5, training=True):
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p is the probability of zeroing an element and must be in [0, 1], got {p}")
     x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"dropout: needs a floating point input (the kept values are scaled by 1 / (1 - p)), "
+                           f"got {x.dtype}, as in PyTorch; convert first, e.g. x.float()")
     if not training or p == 0:
         return x
     return Dropout(p)(x)

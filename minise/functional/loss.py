@@ -1,4 +1,5 @@
-"""Losses: cross_entropy (log-softmax and negative log-likelihood fused into one op)."""
+"""Losses: cross_entropy (log-softmax and negative log-likelihood fused into one op), nll_loss, mse_loss,
+l1_loss and binary_cross_entropy_with_logits (composed from elementwise ops)."""
 
 import numpy as np
 
@@ -6,6 +7,8 @@ from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor, as_tensor
+from .activation import relu
+from .arithmetic import exp, log
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -46,7 +49,8 @@ class CrossEntropy(Function):
             loss = (1 - eps) * loss + eps * (log_total - shifted.mean(axis=1))
         self.save_for_backward(probs)
         if self.reduction == "mean":
-            return xp.asarray(loss.mean())
+            with np.errstate(invalid="ignore"):  # an empty batch: nan, as in PyTorch
+                return xp.asarray(loss.sum() / n if n else loss.sum() * np.nan, dtype=logits.dtype)
         if self.reduction == "sum":
             return xp.asarray(loss.sum())
         return loss
@@ -61,7 +65,7 @@ class CrossEntropy(Function):
         if eps:
             gx -= eps / k
         if self.reduction == "mean":
-            gx *= gy / n
+            gx *= gy / max(n, 1)                 # an empty batch has an empty gradient
         elif self.reduction == "sum":
             gx *= gy
         else:
@@ -75,8 +79,9 @@ def _check_cross_entropy(logits, labels, reduction, label_smoothing):
         raise ValueError(
             f"cross_entropy: logits must be 2-D (N, K) = (batch, classes), got shape {logits.shape}"
         )
-    if logits.dtype.kind != "f":
-        raise ValueError(f"cross_entropy: logits must be floating point, got dtype {logits.dtype}")
+    if logits.dtype.kind != "f":  # NotImplementedError as PyTorch's log_softmax (a RuntimeError subclass)
+        raise NotImplementedError(f"cross_entropy: logits must be floating point, got dtype {logits.dtype}; "
+                                  f"convert first, e.g. logits.float()")
     raw = labels.data if isinstance(labels, Tensor) else labels
     if not backend.is_array(raw):
         raw = np.asarray(raw)
@@ -114,3 +119,57 @@ def cross_entropy(logits, labels, *, reduction="mean", label_smoothing=0.0):
     logits = as_tensor(logits)
     labels = _check_cross_entropy(logits, labels, reduction, label_smoothing)
     return CrossEntropy(labels, reduction, label_smoothing)(logits)
+
+
+# --- regression and binary losses, composed from the elementwise ops (their gradients come for free) ----
+def _reduce(loss, reduction, op):
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _same_shape(input, target, op):
+    input, target = as_tensor(input), as_tensor(target, like=as_tensor(input))
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: input has shape {input.shape} but target has {target.shape}; they must match "
+                         "(PyTorch would broadcast with a warning: almost always a bug, e.g. (N, 1) vs (N,))")
+    return input, target
+
+
+def mse_loss(input, target, *, reduction="mean"):
+    """Mean squared error (input - target)^2, as torch.nn.functional.mse_loss. Shapes must match."""
+    input, target = _same_shape(input, target, "mse_loss")
+    diff = input - target
+    return _reduce(diff * diff, reduction, "mse_loss")
+
+
+def l1_loss(input, target, *, reduction="mean"):
+    """Mean absolute error |input - target|, as torch.nn.functional.l1_loss. Shapes must match."""
+    input, target = _same_shape(input, target, "l1_loss")
+    return _reduce((input - target).abs(), reduction, "l1_loss")
+
+
+def nll_loss(log_probs, labels, *, reduction="mean"):
+    """Negative log-likelihood -log_probs[n, t_n] of log-probabilities (N, K) (from log_softmax), labels (N,).
+
+    As torch.nn.functional.nll_loss; ``cross_entropy(x, t) == nll_loss(log_softmax(x), t)``.
+    """
+    log_probs = as_tensor(log_probs)
+    raw = _check_cross_entropy(log_probs, labels, reduction, 0.0)
+    xp = get_array_module(raw)
+    picked = log_probs[xp.arange(log_probs.shape[0]), raw]
+    return _reduce(-picked, reduction, "nll_loss")
+
+
+def binary_cross_entropy_with_logits(input, target, *, reduction="mean"):
+    """-[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))] from logits x, as PyTorch's function.
+
+    Computed as max(x, 0) - x t + log(1 + exp(-|x|)), which never overflows. Shapes must match.
+    """
+    x, t = _same_shape(input, target, "binary_cross_entropy_with_logits")
+    loss = relu(x) - x * t + log(1 + exp(-x.abs()))
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")

@@ -1,7 +1,8 @@
 """Batch normalisation as one fused op with the closed-form backward."""
 
-from ..autograd import Function
+from ..autograd import Function, mark_modified
 from ..backend import get_array_module
+from ..dtypes import accumulate_dtype
 from ..tensor import Tensor, as_tensor
 
 
@@ -34,6 +35,11 @@ class BatchNorm(Function):
         dx     = gamma * inv_std * gy                                          (eval: constant stats)
     Derivation: docs/derivations.md#batch-norm.
 
+    Dtypes: float16 input is normalised in float32 (statistics summed in float32,
+    as PyTorch's CPU and CUDA kernels do) and the output returned in float16;
+    integer input raises NotImplementedError, as in PyTorch. An empty batch
+    (N = 0) gives an empty output and leaves the running statistics alone.
+
     Speed: x is viewed as (N, C, M) and every per-channel sum is one einsum
     (no temporary the size of x). Forward and backward each make ONE full-size
     buffer (x - mean, turned into y or dx in place: fresh buffers cost page
@@ -48,8 +54,13 @@ class BatchNorm(Function):
     def forward(self, x, weight, bias):
         xp = get_array_module(x)
         n, c = x.shape[:2]
-        x3 = x.reshape(n, c, -1)            # (N, C, M): M = H * W, or 1 for (N, C) input
+        acc = accumulate_dtype(x.dtype)     # float16 -> float32; float32 and float64 as they are
+        x3 = x.reshape(n, c, -1 if n else 0).astype(acc, copy=False)   # (N, C, M): M = H * W, or 1 for (N, C)
+        weight, bias = weight.astype(acc, copy=False), bias.astype(acc, copy=False)
         m = n * x3.shape[2]
+        if m == 0:                          # an empty batch: nothing to normalise, nothing to learn
+            self.save_for_backward(x, None, None, weight)
+            return xp.empty(x.shape, dtype=x.dtype)
         if self.training:
             mean = _channel_sum(x3) / m
             y = x3 - mean[:, None]          # becomes y in place below
@@ -61,25 +72,30 @@ class BatchNorm(Function):
             y *= (weight * inv_std)[:, None]
             y += bias[:, None]
         else:
-            mean = self.running_mean.astype(x.dtype)       # a copy: later training steps update the original
-            inv_std = 1 / xp.sqrt(self.running_var.astype(x.dtype) + self.eps)
+            mean = self.running_mean.astype(acc)       # a copy: later training steps update the original
+            inv_std = 1 / xp.sqrt(self.running_var.astype(acc) + self.eps)
             scale = weight * inv_std
             y = x3 * scale[:, None]
             y += (bias - mean * scale)[:, None]
         self.save_for_backward(x, mean, inv_std, weight)
-        return y.reshape(x.shape)
+        return y.reshape(x.shape).astype(x.dtype, copy=False)
 
     def backward(self, gy):
         x, mean, inv_std, weight = self.saved
         need_x, need_weight, need_bias = self.needs_input_grad
         n, c = x.shape[:2]
-        gy3 = gy.reshape(n, c, -1)
+        xp = get_array_module(gy)
+        if x.size == 0:
+            zeros = xp.zeros(c, dtype=weight.dtype)
+            return xp.zeros(x.shape, dtype=gy.dtype), zeros, zeros
+        acc = weight.dtype
+        gy3 = gy.reshape(n, c, -1).astype(acc, copy=False)
         m = n * gy3.shape[2]
         scale = (weight * inv_std)[:, None]
         dbeta = _channel_sum(gy3)
         dgamma = dx = None
         if need_weight or (need_x and self.training):
-            xc = x.reshape(n, c, -1) - mean[:, None]
+            xc = x.reshape(n, c, -1).astype(acc, copy=False) - mean[:, None]
             dgamma = _channel_dot(gy3, xc) * inv_std        # sum(gy * xhat)
         if need_x and self.training:
             # dx = scale * (gy - dbeta / m - xhat * dgamma / m), built in place in xc's buffer
@@ -91,7 +107,7 @@ class BatchNorm(Function):
         elif need_x:
             dx = gy3 * scale
         if dx is not None:
-            dx = dx.reshape(x.shape)
+            dx = dx.reshape(x.shape).astype(x.dtype, copy=False)
         return dx, dgamma if need_weight else None, dbeta if need_bias else None
 
 
@@ -118,7 +134,12 @@ def _check_batch_norm(x, running_mean, running_var, weight, bias, training, mome
         raise ValueError(
             "batch_norm: eval mode (training=False) normalises with running_mean and running_var, got None"
         )
-    if training and x.size <= c:
+    if x.dtype.kind != "f":
+        raise NotImplementedError(
+            f"batch_norm: not implemented for {x.dtype} input, as in PyTorch; normalisation needs floats. "
+            f"Convert the input first, e.g. x.float() (images: x.float() / 255)"
+        )
+    if training and 0 < x.numel() <= c:
         raise ValueError(
             f"batch_norm: expected more than 1 value per channel when training, got input of shape {x.shape}"
         )
@@ -141,6 +162,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         weight = Tensor(xp.ones(c, dtype=x.dtype))
     if bias is None:
         bias = Tensor(xp.zeros(c, dtype=x.dtype))
-    running_mean = running_mean.data if isinstance(running_mean, Tensor) else running_mean
-    running_var = running_var.data if isinstance(running_var, Tensor) else running_var
-    return BatchNorm(running_mean, running_var, training, momentum, eps)(x, weight, bias)
+    stats = (running_mean, running_var)
+    running_mean, running_var = (t.data if isinstance(t, Tensor) else t for t in stats)
+    y = BatchNorm(running_mean, running_var, training, momentum, eps)(x, weight, bias)
+    if training and x.numel():
+        mark_modified(*(t for t in stats if isinstance(t, Tensor)))  # updated in place
+    return y

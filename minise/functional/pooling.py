@@ -17,8 +17,12 @@ maximum or its mean). Windows never mix channels, so no GEMM is needed:
 See docs/derivations.md#pooling.
 """
 
+import numpy as np
+
 from ..autograd import Function
 from ..backend import get_array_module
+from ..dtypes import accumulate_dtype
+from ..tensor import as_tensor
 from .conv import _check_4d, _check_stride_padding, _output_hw, _pad, _pair
 
 __all__ = [
@@ -109,8 +113,12 @@ class MaxPool2d(_Pool2d):
     dy/dx is 1 at the window's maximum and 0 elsewhere, so backward routes each
     gy[n, c, ho, wo] to the one input pixel that won, through the argmax saved
     by forward. Ties go to one element, the first maximum of the window in
-    row-major order, as in PyTorch. Overlapping windows (stride < kernel) may
-    pick the same pixel; its gradients add up.
+    row-major order, as in PyTorch. A NaN is the maximum of its window (it
+    propagates) and wins the gradient; of several NaNs the last in row-major
+    order wins, as PyTorch's CPU kernel (``val > max || isnan(val)``).
+    Overlapping windows (stride < kernel) may pick the same pixel; its
+    gradients add up. Integer input works (padding is the dtype's minimum);
+    bool input raises NotImplementedError, as PyTorch.
     """
 
     op = "max_pool2d"
@@ -118,7 +126,8 @@ class MaxPool2d(_Pool2d):
     def forward(self, x):
         xp = get_array_module(x)
         out_hw, tiles = self._geometry(x)
-        views = list(self._offsets(_pad(x, self.padding, value=-xp.inf), out_hw, tiles))
+        low = -xp.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+        views = list(self._offsets(_pad(x, self.padding, value=low), out_hw, tiles))
         y = views[0][1].copy()
         for _, view in views[1:]:
             xp.maximum(y, view, out=y)
@@ -127,6 +136,9 @@ class MaxPool2d(_Pool2d):
         argmax = xp.zeros(y.shape, dtype=xp.int64)
         for k, view in reversed(views):
             argmax = xp.where(view == y, k, argmax)
+        if x.dtype.kind == "f" and xp.isnan(y).any():  # NaN wins its window: the last NaN, as PyTorch
+            for k, view in views:
+                argmax = xp.where(view != view, k, argmax)
         self.save_for_backward(x.shape, argmax, tiles)
         return y
 
@@ -145,6 +157,8 @@ class AvgPool2d(_Pool2d):
         y[n, c, ho, wo] = (1 / (kh*kw)) * sum_{i,j} x_pad[n, c, ho*sh + i, wo*sw + j]
 
     PyTorch's default (count_include_pad=True): the divisor is always kh*kw.
+    float16 windows are summed in float32; int32/int64 averages are truncated
+    towards zero (as PyTorch); uint8 and bool raise NotImplementedError.
     Each pixel of a window receives gy / (kh*kw); pixels in several windows add
     up their shares, pixels in none get 0. Both passes are kh*kw whole-array
     adds of strided views (measured ten times faster than reducing the tiny
@@ -157,12 +171,20 @@ class AvgPool2d(_Pool2d):
         out_hw, tiles = self._geometry(x)
         (kh, kw) = self.kernel_size
         views = [view for _, view in self._offsets(_pad(x, self.padding), out_hw, tiles)]
-        y = views[0] + views[1] if len(views) > 1 else views[0].copy()
+        acc = accumulate_dtype(x.dtype) if x.dtype.kind == "f" else np.dtype(np.int64)
+        if acc == x.dtype and len(views) > 1:
+            y = views[0] + views[1]
+        else:                                # float16 sums in float32, integers in int64
+            y = views[0].astype(acc)
+            y += views[1] if len(views) > 1 else 0
         for view in views[2:]:
             y += view
-        y *= 1 / (kh * kw)
+        if acc.kind == "f":
+            y *= 1 / (kh * kw)
+        else:                                # integer average: truncated towards zero, as PyTorch
+            y = get_array_module(x).trunc(y / (kh * kw))
         self.save_for_backward(x.shape, tiles)
-        return y
+        return y.astype(x.dtype, copy=False)
 
     def backward(self, gy):
         x_shape, tiles = self.saved
@@ -171,20 +193,38 @@ class AvgPool2d(_Pool2d):
         return self._scatter(lambda k: share, x_shape, gy.shape[2:], tiles, get_array_module(gy), gy.dtype)
 
 
+def _unbatched(op, x, not_for):
+    """x as a Tensor, checked: dtype kinds in ``not_for`` raise NotImplementedError, as PyTorch."""
+    x = as_tensor(x)
+    if x.dtype.kind in not_for:
+        raise NotImplementedError(f"{op}: not implemented for {x.dtype} input, as in PyTorch; convert first, "
+                                  f"e.g. x.float()")
+    return x
+
+
+def _pool(function, x):
+    """Run a pool on (N, C, H, W), or on an unbatched (C, H, W) image as PyTorch allows."""
+    if x.ndim == 3:
+        return function(x.reshape(1, *x.shape)).reshape(function.output_shape[1:])
+    return function(x)
+
+
 def max_pool2d(x, kernel_size, stride=None, padding=0):
-    """Max pooling over (kh, kw) windows of x (N, C, H, W); stride defaults to kernel_size.
+    """Max pooling over (kh, kw) windows of x (N, C, H, W) or (C, H, W); stride defaults to kernel_size.
 
     As ``torch.nn.functional.max_pool2d`` (floor mode, no dilation). See :class:`MaxPool2d`.
     """
-    return MaxPool2d(kernel_size, stride, padding)(x)
+    x = _unbatched("max_pool2d", x, "b")
+    return _pool(MaxPool2d(kernel_size, stride, padding), x)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """Average pooling over (kh, kw) windows of x (N, C, H, W); stride defaults to kernel_size.
+    """Average pooling over (kh, kw) windows of x (N, C, H, W) or (C, H, W); stride defaults to kernel_size.
 
     As ``torch.nn.functional.avg_pool2d`` (floor mode, count_include_pad=True). See :class:`AvgPool2d`.
     """
-    return AvgPool2d(kernel_size, stride, padding)(x)
+    x = _unbatched("avg_pool2d", x, "bu")
+    return _pool(AvgPool2d(kernel_size, stride, padding), x)
 
 
 # --- global pools: the SE squeeze ---------------------------------------------------
@@ -200,7 +240,7 @@ class GlobalAvgPool2d(Function):
     def forward(self, x):
         _check_4d(x.shape, "global_avg_pool2d")
         self.save_for_backward(x.shape)
-        return x.mean(axis=(2, 3), dtype=x.dtype)
+        return x.mean(axis=(2, 3), dtype=accumulate_dtype(x.dtype)).astype(x.dtype, copy=False)
 
     def backward(self, gz):
         (x_shape,) = self.saved
@@ -217,14 +257,21 @@ class GlobalMaxPool2d(Function):
     x: (N, C, H, W) -> z: (N, C),   z[n, c] = max_{h,w} x[n, c, h, w]
 
     The gradient goes to the winning pixel only (the first maximum in row-major
-    order when several tie, as max_pool2d with a whole-image kernel).
+    order when several tie, as max_pool2d with a whole-image kernel; a NaN wins,
+    the last NaN of several, as there).
     """
 
     def forward(self, x):
         _check_4d(x.shape, "global_max_pool2d")
         N, C, H, W = x.shape
         flat = x.reshape(N, C, H * W)
-        argmax = flat.argmax(axis=-1)
+        argmax = flat.argmax(axis=-1)                 # NumPy: the first NaN, if any
+        if x.dtype.kind == "f" and x.size:
+            xp = get_array_module(x)
+            nan = flat != flat
+            if nan.any():                             # PyTorch's pool kernel: the last NaN
+                last = H * W - 1 - nan[..., ::-1].argmax(axis=-1)
+                argmax = xp.where(nan.any(axis=-1), last, argmax)
         self.save_for_backward(x.shape, argmax)
         return get_array_module(x).take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
 
@@ -237,10 +284,94 @@ class GlobalMaxPool2d(Function):
 
 
 def global_avg_pool2d(x):
-    """(N, C, H, W) -> (N, C): the mean of each channel (the SE squeeze). See :class:`GlobalAvgPool2d`."""
+    """(N, C, H, W) -> (N, C): the mean of each channel (the SE squeeze). See :class:`GlobalAvgPool2d`.
+
+    float16 is summed in float32 (a 64x64 image of 100s averages to 100, not inf); integer
+    input raises RuntimeError, as PyTorch's mean does.
+    """
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise RuntimeError(f"global_avg_pool2d: mean() could not infer output dtype for {x.dtype} input "
+                           f"(as in PyTorch); convert first, e.g. x.float()")
     return GlobalAvgPool2d()(x)
 
 
 def global_max_pool2d(x):
     """(N, C, H, W) -> (N, C): the maximum of each channel. See :class:`GlobalMaxPool2d`."""
-    return GlobalMaxPool2d()(x)
+    return GlobalMaxPool2d()(_unbatched("global_max_pool2d", x, "b"))
+
+
+def _output_size(x, output_size, op):
+    """(oh, ow) from an int or a pair (None keeps that input size); checks x is (N, C, H, W)."""
+    if x.ndim != 4:
+        raise ValueError(f"{op}: expected x of shape (N, C, H, W), got {x.shape}")
+    oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    h, w = x.shape[2:]
+    oh, ow = h if oh is None else oh, w if ow is None else ow
+    if oh <= 0 or ow <= 0:
+        raise ValueError(f"{op}: output size must be positive, got {(oh, ow)}")
+    return oh, ow
+
+
+def adaptive_average_matrix(n_in, n_out, xp, dtype):
+    """A (n_out, n_in) matrix whose row i averages PyTorch's adaptive window i along one axis.
+
+    Window i spans [floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out)): equal windows when
+    n_out divides n_in, overlapping ones of two sizes otherwise, as ``torch.nn.AdaptiveAvgPool2d``.
+    """
+    i = np.arange(n_out)
+    start, end = (i * n_in) // n_out, -((-(i + 1) * n_in) // n_out)
+    pos = np.arange(n_in)
+    inside = (pos >= start[:, None]) & (pos < end[:, None])
+    return xp.asarray(inside / (end - start)[:, None], dtype=dtype)
+
+
+class AdaptiveAvgPool2d(Function):
+    """y[n, c, i, j] = mean of x[n, c] over PyTorch's adaptive window (i, j), for any output size.
+
+    Averaging rows and columns separately: y = A_h x A_w^T, with A_h (oh, H) and A_w (ow, W) from
+    :func:`adaptive_average_matrix`, so forward is two small matrix products and backward the
+    transposed ones: gx = A_h^T gy A_w.
+    """
+
+    def __init__(self, output_size):
+        self.output_size = output_size
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        h, w = x.shape[2:]
+        self.a_h = adaptive_average_matrix(h, self.output_size[0], xp, x.dtype)
+        self.a_w = adaptive_average_matrix(w, self.output_size[1], xp, x.dtype)
+        return (self.a_h @ x) @ self.a_w.T
+
+    def backward(self, gy):
+        return (self.a_h.T @ gy) @ self.a_w
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """Average over PyTorch's adaptive windows: (N, C, H, W) -> (N, C, oh, ow), as torch's adaptive_avg_pool2d.
+
+    output_size: an int or a pair (None keeps that size); any size, windows as in PyTorch (see
+    :class:`AdaptiveAvgPool2d`). ``adaptive_avg_pool2d(x, 1)`` is the SE block's squeeze with the
+    two trailing axes kept.
+    """
+    x = as_tensor(x)
+    size = _output_size(x, output_size, "adaptive_avg_pool2d")
+    if size == (1, 1):
+        return global_avg_pool2d(x).reshape(x.shape[0], x.shape[1], 1, 1)
+    return AdaptiveAvgPool2d(size)(x)
+
+
+def adaptive_max_pool2d(x, output_size):
+    """Maximum over equal windows: (N, C, H, W) -> (N, C, oh, ow), as torch's adaptive_max_pool2d (values only).
+
+    Raises ValueError unless oh divides H and ow divides W (then PyTorch's windows are equal and
+    this is max_pool2d with kernel = stride = H / oh).
+    """
+    x = as_tensor(x)
+    oh, ow = _output_size(x, output_size, "adaptive_max_pool2d")
+    h, w = x.shape[2:]
+    if h % oh or w % ow:
+        raise ValueError(f"adaptive_max_pool2d: output size {(oh, ow)} must divide the input's H x W = {(h, w)} "
+                         "(equal windows); adaptive_avg_pool2d takes any size")
+    return max_pool2d(x, (h // oh, w // ow), (h // oh, w // ow))

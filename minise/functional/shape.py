@@ -1,13 +1,13 @@
 """Shape ops (reshape, permute, indexing, concatenate, stack, pad) and dtype/device moves, each with its backward."""
 
-import builtins
-
 import numpy as np
 
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
+from ..dtypes import result_type
 from ..tensor import Tensor, as_tensor
+from .dims import dim_index
 
 
 class Reshape(Function):
@@ -18,15 +18,83 @@ class Reshape(Function):
 
     def forward(self, x):
         self.input_shape = x.shape
+        if x.size == 0 and -1 in self.shape and 0 in self.shape:
+            raise RuntimeError(f"reshape: cannot view a tensor of 0 elements as {self.shape}: the size for -1 "
+                               f"could be anything (as in PyTorch, give every size)")
         try:
             return x.reshape(self.shape)
-        except ValueError:
-            raise ValueError(
+        except ValueError:  # a RuntimeError, as in PyTorch
+            raise RuntimeError(
                 f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) as {self.shape}"
             ) from None
 
     def backward(self, gy):
         return gy.reshape(self.input_shape)
+
+
+class View(Reshape):
+    """y = x.view(shape): like Reshape, but only when no copy is needed, as ``torch.Tensor.view``.
+
+    A transposed or sliced array whose new shape would need its elements gathered raises,
+    with PyTorch's advice: use ``.reshape(...)`` (which copies when it must).
+    """
+
+    def forward(self, x):
+        y = super().forward(x)
+        xp = get_array_module(x)
+        if x.size > 1 and not xp.may_share_memory(x, y):
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and stride: a tensor of shape {x.shape} "
+                f"and strides {x.strides} cannot be viewed as {self.shape} without a copy. "
+                "Use .reshape(...) instead (or .contiguous().view(...))."
+            )
+        return y
+
+
+class Unsqueeze(Function):
+    """y = x with a new axis of size 1 at ``dim``.   The gradient drops that axis again."""
+
+    def __init__(self, dim):
+        self.dim = dim
+
+    def forward(self, x):
+        self.axis = dim_index(self.dim, x.ndim + 1, "unsqueeze")
+        return get_array_module(x).expand_dims(x, self.axis)
+
+    def backward(self, gy):
+        return gy.reshape(gy.shape[: self.axis] + gy.shape[self.axis + 1 :])
+
+
+class Squeeze(Function):
+    """y = x without its axes of size 1 (all, or only ``dim`` if it has size 1), as ``torch.squeeze``.
+
+    A ``dim`` whose size is not 1 is left as it is (PyTorch's rule, not NumPy's error).
+    """
+
+    def __init__(self, dim=None):
+        self.dim = dim
+
+    def forward(self, x):
+        self.input_shape = x.shape
+        if self.dim is None:
+            dims = tuple(i for i, n in enumerate(x.shape) if n == 1)
+        else:
+            dims = self.dim if isinstance(self.dim, (tuple, list)) else (self.dim,)
+            dims = tuple(d for d in (dim_index(d, x.ndim, "squeeze") for d in dims) if x.ndim and x.shape[d] == 1)
+        return x.reshape([n for i, n in enumerate(x.shape) if i not in dims])
+
+    def backward(self, gy):
+        return gy.reshape(self.input_shape)
+
+
+class Clone(Function):
+    """y = a copy of x in new (C-contiguous) memory.   dy/dx = 1."""
+
+    def forward(self, x):
+        return get_array_module(x).array(x, copy=True, order="C")
+
+    def backward(self, gy):
+        return gy
 
 
 class Permute(Function):
@@ -36,8 +104,13 @@ class Permute(Function):
         self.dims = tuple(dims)
 
     def forward(self, x):
-        if sorted(d % builtins.max(x.ndim, 1) for d in self.dims) != list(range(x.ndim)):
-            raise ValueError(f"permute: dims {self.dims} are not a permutation of the {x.ndim} axes of shape {x.shape}")
+        if len(self.dims) != x.ndim:
+            raise RuntimeError(f"permute: number of dims don't match: got {len(self.dims)} dims {self.dims} "
+                               f"for a tensor of shape {x.shape} ({x.ndim} dims)")
+        dims = [dim_index(d, x.ndim, "permute") for d in self.dims]
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"permute: duplicate dims are not allowed, got {self.dims} for shape {x.shape}")
+        self.dims = tuple(dims)
         return x.transpose(self.dims)
 
     def backward(self, gy):
@@ -83,6 +156,7 @@ class Concatenate(Function):
 
     def forward(self, *xs):
         xp = get_array_module(*xs)
+        self.axis = dim_index(self.axis, xs[0].ndim, "cat")
         self.sizes = [x.shape[self.axis] for x in xs]
         return xp.concatenate(xs, axis=self.axis)
 
@@ -100,6 +174,7 @@ class Stack(Function):
 
     def forward(self, *xs):
         xp = get_array_module(*xs)
+        self.axis = dim_index(self.axis, xs[0].ndim + 1, "stack")
         return xp.stack(xs, axis=self.axis)
 
     def backward(self, gy):
@@ -174,23 +249,59 @@ def reshape(x, *shape):
     return Reshape(_shape_args(shape))(x)
 
 
+def view(x, *shape):
+    """``x`` seen with ``shape`` (one -1 allowed), sharing memory; raises if that needs a copy (torch.view)."""
+    return View(_shape_args(shape))(x)
+
+
+def unsqueeze(x, dim):
+    """``x`` with a new axis of size 1 at ``dim`` (in [-x.ndim - 1, x.ndim]), as ``torch.unsqueeze``."""
+    return Unsqueeze(dim)(x)
+
+
+def squeeze(x, dim=None):
+    """``x`` without its size-1 axes (or only ``dim``, an int or tuple, where that size is 1), as torch."""
+    return Squeeze(dim)(x)
+
+
+def clone(x):
+    """A copy of ``x`` that keeps the graph (the gradient flows back to ``x``), as ``torch.clone``."""
+    return Clone()(x)
+
+
+def contiguous(x):
+    """``x`` itself if its memory is C-contiguous, else a contiguous copy (``clone``), as torch."""
+    x = as_tensor(x)
+    return x if x.data.flags.c_contiguous else clone(x)
+
+
 def permute(x, *dims):
     return Permute(_shape_args(dims))(x)
 
 
 def transpose(x, dim0, dim1):
+    """Swap dims ``dim0`` and ``dim1`` (negative dims count from the end), as torch.transpose."""
     x = as_tensor(x)
+    dim0, dim1 = dim_index(dim0, x.ndim, "transpose"), dim_index(dim1, x.ndim, "transpose")
+    if x.ndim == 0:
+        return Permute(())(x)
     dims = list(range(x.ndim))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return Permute(dims)(x)
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    """Merge axes start_dim..end_dim into one, as torch.flatten."""
+    """Merge axes start_dim..end_dim into one, as torch.flatten (a 0-d tensor becomes (1,)).
+
+    IndexError for a dim out of range; RuntimeError when start_dim comes after end_dim.
+    """
     x = as_tensor(x)
+    start, end = dim_index(start_dim, x.ndim, "flatten"), dim_index(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise RuntimeError(f"flatten: start_dim cannot come after end_dim, got start_dim={start_dim}, "
+                           f"end_dim={end_dim} for shape {x.shape}")
     if x.ndim == 0:
         return reshape(x, 1)
-    start, end = start_dim % x.ndim, end_dim % x.ndim
     merged = int(np.prod(x.shape[start : end + 1]))
     return reshape(x, x.shape[:start] + (merged,) + x.shape[end + 1 :])
 
@@ -203,15 +314,28 @@ def getitem(x, index):
     return GetItem(index)(x)
 
 
-def concatenate(tensors, axis=0):
-    return Concatenate(axis)(*tensors)
+def _common_dtype(tensors, op):
+    """The tensors as one dtype, ``result_type`` of them all (cat of int64 and float32 is float32, as PyTorch)."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of Tensors")
+    dtype = result_type(*(t.data for t in tensors))
+    return [t if t.dtype == dtype else cast(t, dtype) for t in tensors]
 
 
-cat = concatenate
+def concatenate(tensors, axis=0, *, dim=None):
+    """Join tensors along an existing dim, as torch.cat (dtypes promoted as torch.result_type)."""
+    return Concatenate(axis if dim is None else dim)(*_common_dtype(tensors, "cat"))
 
 
-def stack(tensors, axis=0):
-    return Stack(axis)(*tensors)
+def cat(tensors, dim=0):
+    """Join ``tensors`` along the existing axis ``dim``, as ``torch.cat`` (the same op as :func:`concatenate`)."""
+    return concatenate(tensors, dim)
+
+
+def stack(tensors, axis=0, *, dim=None):
+    """Join tensors along a new dim, as torch.stack (dtypes promoted as torch.result_type)."""
+    return Stack(axis if dim is None else dim)(*_common_dtype(tensors, "stack"))
 
 
 def pad(x, pad_width, value=0.0):

@@ -1,19 +1,90 @@
 """Atomic file writes: a crash, a full disk or a Ctrl-C leaves the old file or the new one, never half.
 
 Every file minise writes goes through :func:`atomic_path`: the content is
-written to a temporary file in the same folder, then ``os.replace`` renames it
-over the old one. A rename within one folder is atomic.
+written to a temporary file in the same folder, flushed to disk, then
+``os.replace`` renames it over the old one (a rename within one folder is
+atomic) and the folder itself is synced, so the rename survives a power cut.
+
+Temporary files are named ``.<name>.<pid>.<8 hex>.tmp``. A process killed with
+SIGKILL (or a power cut) mid-write cannot remove its own; the next atomic write
+into the same folder removes every such file whose process is gone
+(:func:`remove_stale_temps`), so none accumulate.
 """
 
 import contextlib
 import os
+import re
+import secrets
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_stale_temps", "fsync_folder",
+           "TEMP_PATTERN"]
+
+# .<name>.<pid>.<hex>.tmp, and the two older spellings: .<name>.<hex>.tmp (ms.save) and .<name>.tmp-<pid>
+TEMP_PATTERN = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[0-9a-f]{8}\.tmp$"
+                          r"|^\.(?P<old>.+)\.tmp-(?P<oldpid>\d+)$")
+
+
+def _temp_name(path):
+    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists but belongs to someone else, or cannot tell
+        return True
+    return True
+
+
+def remove_stale_temps(folder):
+    """Remove the temporary files of interrupted atomic writes in ``folder``; returns their paths.
+
+    A temporary file is stale when the process that wrote it no longer runs
+    (files of the older name without a process id are always stale). Files of
+    other names are never touched, nor temporary files of a live process.
+    """
+    folder = Path(folder)
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = TEMP_PATTERN.match(name)
+        if match is None:
+            continue
+        pid = match.group("pid") or match.group("oldpid")
+        if pid is not None and _alive(int(pid)):
+            continue
+        try:
+            os.unlink(folder / name)
+            removed.append(folder / name)
+        except OSError:  # gone already, or not ours to remove
+            pass
+    return removed
+
+
+def fsync_folder(folder):
+    """Make a rename in ``folder`` durable (POSIX); not possible (nor needed) on every platform."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, make_parents=True):
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.
 
     If the body raises (or is interrupted), the temporary file is removed and
@@ -21,22 +92,47 @@ def atomic_path(path):
 
         with atomic_path("run/curves.png") as tmp:
             fig.savefig(tmp, format="png")
+
+    make_parents: create ``path``'s folder when missing (else FileNotFoundError).
+    An OSError without a file name (ENOSPC from a write, say) is raised again
+    with ``path`` as its ``filename``, so the message says which file failed.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: the folder {path.parent} does not exist")
+    remove_stale_temps(path.parent)
+    tmp = _temp_name(path)
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
+        raise
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    fsync_folder(path.parent)
+
+
+def atomic_write_bytes(path, write, make_parents=True):
+    """Write ``path`` atomically: ``write(f)`` fills the open binary temporary file, then flush, fsync, rename.
+
+    The temporary file is created with O_EXCL (never writing into someone else's
+    file) and mode 0o666 minus the umask, like ``open``.
+    """
+    with atomic_path(path, make_parents=make_parents) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def atomic_write_text(path, text):
-    """Write ``text`` to ``path`` atomically (temp file, flush, fsync, rename)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+    """Write ``text`` to ``path`` atomically (temp file, flush, fsync, rename), UTF-8."""
+    atomic_write_bytes(path, lambda f: f.write(text.encode("utf-8")))

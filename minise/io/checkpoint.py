@@ -8,7 +8,11 @@ A checkpoint is one dict saved with ``ms.save`` (which never pickles code)::
      "best_acc": ..., "best_epoch": ...,
      "rng": {"minise": ..., "train_loader": ...},
      "config": the TrainConfig as a dict, "metrics": one dict per epoch,
-     "classes": the dataset's class names}
+     "classes": the dataset's class names, "normalize": {"mean": [...], "std": [...]}}
+
+:func:`load_checkpoint` checks that shape (:data:`SCHEMA`) before anything
+uses it: a missing key or a value of the wrong type raises
+:class:`CheckpointError` naming the file and the key, never a KeyError later.
 """
 
 from pathlib import Path
@@ -21,6 +25,9 @@ from .serialization import load, save
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "SCHEMA",
+    "validate_checkpoint",
     "to_host",
     "save_checkpoint",
     "load_checkpoint",
@@ -29,6 +36,22 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "minise-checkpoint"
 CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file ``ms.load`` can read that is not a usable training checkpoint: a key missing or of the wrong type."""
+
+
+_NUMBER = (int, float)
+# key -> the types its value may have (None: the value may be None); bool is never an int here
+SCHEMA = {
+    "format": (str,), "version": (int,),
+    "model": (dict,), "optimizer": (dict,), "scheduler": (dict, None),
+    "epoch": (int,), "global_step": (int,), "best_acc": _NUMBER, "best_epoch": (int,),
+    "rng": (dict,), "config": (dict,), "metrics": (list,), "classes": (list,),
+}
+OPTIONAL = {"normalize": (dict,)}
+CONFIG_SCHEMA = {"model": (str,), "dataset": (str,), "epochs": (int,), "schedule": (str,), "seed": (int,)}
 
 
 def to_host(obj, copy=False):
@@ -60,15 +83,82 @@ def save_checkpoint(state, path):
 
 
 def load_checkpoint(path):
-    """Load a checkpoint saved by :func:`save_checkpoint`, checking that it is one."""
+    """Load a checkpoint saved by :func:`save_checkpoint` and check it against :data:`SCHEMA`.
+
+    Raises SerializationError when ``ms.load`` cannot read the file,
+    :class:`CheckpointError` when it reads but is not a usable checkpoint, and
+    FileNotFoundError when there is no file.
+    """
     path = resolve_checkpoint_path(path)
     state = load(str(path))
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"load_checkpoint: {path} is not a minise training checkpoint "
-            f"(expected a dict with format={CHECKPOINT_FORMAT!r})"
-        )
+    validate_checkpoint(state, path)
     return state
+
+
+def _type_ok(value, types):
+    if value is None:
+        return None in types
+    if isinstance(value, bool):
+        return bool in types
+    return isinstance(value, tuple(t for t in types if t is not None))
+
+
+def _type_names(types):
+    return " or ".join("None" if t is None else t.__name__ for t in types)
+
+
+def _check_key(state, key, types, where, path):
+    if key not in state:
+        raise CheckpointError(f"checkpoint {path}: {where} has no {key!r}: the file is damaged or not a "
+                              "complete minise training checkpoint")
+    value = state[key]
+    if not _type_ok(value, types):
+        raise CheckpointError(f"checkpoint {path}: {where}[{key!r}] must be {_type_names(types)}, "
+                              f"got {type(value).__name__}")
+    return value
+
+
+def validate_checkpoint(state, path="<checkpoint>"):
+    """Check the keys and value types of a loaded training checkpoint; raise :class:`CheckpointError` if wrong.
+
+    Checks :data:`SCHEMA` (required keys and types), the format and version,
+    ``config``'s essential fields, that the model state holds only arrays under
+    string keys, that ``classes`` are strings, that ``rng`` holds both
+    generators' states, and that ``metrics`` has one row (a dict) per completed epoch.
+    """
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"load_checkpoint: {path} is not a minise training checkpoint "
+                              f"(expected a dict with format={CHECKPOINT_FORMAT!r})")
+    for key, types in SCHEMA.items():
+        _check_key(state, key, types, "the checkpoint", path)
+    for key, types in OPTIONAL.items():
+        if key in state:
+            _check_key(state, key, types, "the checkpoint", path)
+    if state["version"] != CHECKPOINT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has version {state['version']}; this minise reads "
+                              f"version {CHECKPOINT_VERSION}")
+    for key, types in CONFIG_SCHEMA.items():
+        _check_key(state["config"], key, types, "config", path)
+    for key in ("minise", "train_loader"):
+        _check_key(state["rng"], key, (dict,), "rng", path)
+    for name, value in state["model"].items():
+        if not isinstance(name, str) or not isinstance(value, np.ndarray):
+            raise CheckpointError(f"checkpoint {path}: model[{name!r}] must be an array under a string key, "
+                                  f"got {type(value).__name__}")
+    if not state["classes"] or not all(isinstance(c, str) for c in state["classes"]):
+        raise CheckpointError(f"checkpoint {path}: classes must be a non-empty list of strings")
+    for key in ("epoch", "global_step", "best_epoch"):
+        if state[key] < 0:
+            raise CheckpointError(f"checkpoint {path}: {key} must be >= 0, got {state[key]}")
+    metrics = state["metrics"]
+    if len(metrics) != state["epoch"] or not all(isinstance(row, dict) for row in metrics):
+        raise CheckpointError(f"checkpoint {path}: metrics must be one dict per completed epoch "
+                              f"({state['epoch']}), got {len(metrics)} rows")
+    if "normalize" in state:
+        for key in ("mean", "std"):
+            values = _check_key(state["normalize"], key, (list, tuple), "normalize", path)
+            if not all(_type_ok(v, _NUMBER) for v in values):
+                raise CheckpointError(f"checkpoint {path}: normalize[{key!r}] must be a list of numbers")
 
 
 def resolve_checkpoint_path(path):

@@ -1,4 +1,4 @@
-"""CIFAR ResNets, SE-ResNets and a small (SE-)Inception network, plus the zoo that names them.
+"""CIFAR ResNets, SE-ResNets, the ImageNet (SE-)ResNet-50, a small (SE-)Inception network, and the zoo.
 
     from minise import models
     model = models.se_resnet20(num_classes=10, reduction=16)
@@ -6,6 +6,17 @@
     models.list()                                         # every name get() accepts
 """
 
+from .imagenet import (
+    LEGACY_KEY_MAP,
+    Bottleneck,
+    ImageNetResNet,
+    from_timm_state_dict,
+    load_timm_state_dict,
+    resnet50,
+    se_resnet50,
+    timm_naming,
+    to_timm_state_dict,
+)
 from .inception import BasicConv2d, InceptionModule, InceptionSmall, inception_small, se_inception_small
 from .resnet import (
     INTEGRATIONS,
@@ -23,6 +34,7 @@ from .resnet import (
     se_resnet56,
     se_resnet110,
 )
+from .weights import WeightsError, read_safetensors, sha256sum
 from .zoo import MODELS, get, names
 
 
@@ -54,4 +66,16 @@ __all__ = [
     "se_resnet110",
     "inception_small",
     "se_inception_small",
+    "Bottleneck",
+    "ImageNetResNet",
+    "resnet50",
+    "se_resnet50",
+    "LEGACY_KEY_MAP",
+    "timm_naming",
+    "from_timm_state_dict",
+    "to_timm_state_dict",
+    "load_timm_state_dict",
+    "read_safetensors",
+    "sha256sum",
+    "WeightsError",
 ]

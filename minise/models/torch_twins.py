@@ -1,4 +1,9 @@
-"""PyTorch twins of minise's CIFAR (SE-)ResNets, for parity tests and ``minise bench train --compare torch``.
+"""PyTorch twins of minise's CIFAR (SE-)ResNets and of the ImageNet (SE-)ResNet-50, for parity tests,
+``minise bench train --compare torch`` and the safetensors bridge (docs/pytorch.md).
+
+The ImageNet twins carry timm's exact module names, so their state dicts are those of timm's
+``legacy_seresnet50`` (timm/models/senet.py) and ``seresnet50`` / ``resnet50`` (timm/models/resnet.py):
+a file saved from a twin is a file saved from timm, without needing timm installed.
 
 The twin is the widely used PyTorch CIFAR ResNet (option-A shortcut: subsample
 by 2 and pad planes // 4 channels each side, or option B: 1x1 conv + BN), with
@@ -10,7 +15,7 @@ Torch is imported when a twin is built, never when this module is imported:
 ``import minise`` does not import it, and nothing here runs without torch.
 """
 
-__all__ = ["torch_block_class", "torch_resnet"]
+__all__ = ["torch_block_class", "torch_resnet", "torch_legacy_seresnet50", "torch_timm_resnet50"]
 
 
 def _torch():
@@ -101,5 +106,153 @@ def torch_resnet(n, num_classes=10, in_channels=3, shortcut="A", reduction=None,
             out = tF.relu(self.bn1(self.conv1(x)))
             out = self.layer3(self.layer2(self.layer1(out)))
             return self.linear(tF.adaptive_avg_pool2d(out, 1).flatten(1))
+
+    return ResNet()
+
+
+def _torch_se_module(tnn, torch, timm_layers):
+    """timm's SE module: 1x1 convolutions fc1 / fc2 with biases (legacy: + relu, sigmoid; layers: + bn, act, gate)."""
+
+    class SEModule(tnn.Module):
+        def __init__(self, channels, reduction=16):
+            super().__init__()
+            hidden = channels // reduction
+            self.fc1 = tnn.Conv2d(channels, hidden, kernel_size=1)
+            if timm_layers:
+                self.bn, self.act = tnn.Identity(), tnn.ReLU(inplace=True)
+            else:
+                self.relu = tnn.ReLU(inplace=True)
+            self.fc2 = tnn.Conv2d(hidden, channels, kernel_size=1)
+            if timm_layers:
+                self.gate = tnn.Sigmoid()
+            else:
+                self.sigmoid = tnn.Sigmoid()
+
+        def forward(self, x):
+            s = self.fc1(x.mean((2, 3), keepdim=True))
+            s = self.act(self.bn(s)) if timm_layers else self.relu(s)
+            s = self.fc2(s)
+            return x * (self.gate(s) if timm_layers else self.sigmoid(s))
+
+    return SEModule
+
+
+def torch_legacy_seresnet50(num_classes=1000, in_chans=3):
+    """timm's ``legacy_seresnet50`` (SENet with SEResNetBottleneck: stride in conv1, ceil-mode stem pool)."""
+    from collections import OrderedDict
+
+    torch = _torch()
+    tnn = torch.nn
+    SEModule = _torch_se_module(tnn, torch, timm_layers=False)
+
+    class SEResNetBottleneck(tnn.Module):
+        expansion = 4
+
+        def __init__(self, inplanes, planes, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(inplanes, planes, kernel_size=1, bias=False, stride=stride)
+            self.bn1 = tnn.BatchNorm2d(planes)
+            self.conv2 = tnn.Conv2d(planes, planes, kernel_size=3, padding=1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(planes)
+            self.conv3 = tnn.Conv2d(planes, planes * 4, kernel_size=1, bias=False)
+            self.bn3 = tnn.BatchNorm2d(planes * 4)
+            self.relu = tnn.ReLU(inplace=True)
+            self.se_module = SEModule(planes * 4, reduction=16)
+            self.downsample = downsample
+
+        def forward(self, x):
+            out = self.relu(self.bn1(self.conv1(x)))
+            out = self.relu(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            shortcut = x if self.downsample is None else self.downsample(x)
+            return self.relu(self.se_module(out) + shortcut)
+
+    class SENet(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer0 = tnn.Sequential(OrderedDict([
+                ("conv1", tnn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)),
+                ("bn1", tnn.BatchNorm2d(64)),
+                ("relu1", tnn.ReLU(inplace=True)),
+            ]))
+            self.pool0 = tnn.MaxPool2d(3, stride=2, ceil_mode=True)
+            inplanes = 64
+            for i, (planes, n) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
+                stride = 1 if i == 0 else 2
+                downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes * 4, 1, stride=stride, bias=False),
+                                            tnn.BatchNorm2d(planes * 4))
+                blocks = [SEResNetBottleneck(inplanes, planes, stride, downsample)]
+                inplanes = planes * 4
+                blocks += [SEResNetBottleneck(inplanes, planes) for _ in range(1, n)]
+                setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
+            self.global_pool = tnn.AdaptiveAvgPool2d(1)
+            self.last_linear = tnn.Linear(2048, num_classes)
+
+        def forward(self, x):
+            x = self.pool0(self.layer0(x))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.last_linear(self.global_pool(x).flatten(1))
+
+    return SENet()
+
+
+def torch_timm_resnet50(se=True, num_classes=1000, in_chans=3):
+    """timm's ``seresnet50`` (``se=True``) or ``resnet50``: stride in conv2 (3x3), stem pool padded by 1."""
+    torch = _torch()
+    tnn = torch.nn
+    SEModule = _torch_se_module(tnn, torch, timm_layers=True)
+
+    class Bottleneck(tnn.Module):
+        expansion = 4
+
+        def __init__(self, inplanes, planes, stride=1, downsample=None):
+            super().__init__()
+            outplanes = planes * 4
+            self.conv1 = tnn.Conv2d(inplanes, planes, kernel_size=1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(planes)
+            self.act1 = tnn.ReLU(inplace=True)
+            self.conv2 = tnn.Conv2d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(planes)
+            self.drop_block = tnn.Identity()
+            self.act2 = tnn.ReLU(inplace=True)
+            self.aa = tnn.Identity()
+            self.conv3 = tnn.Conv2d(planes, outplanes, kernel_size=1, bias=False)
+            self.bn3 = tnn.BatchNorm2d(outplanes)
+            self.se = SEModule(outplanes) if se else None
+            self.act3 = tnn.ReLU(inplace=True)
+            self.downsample = downsample
+
+        def forward(self, x):
+            out = self.act1(self.bn1(self.conv1(x)))
+            out = self.act2(self.bn2(self.conv2(out)))
+            out = self.bn3(self.conv3(out))
+            if self.se is not None:
+                out = self.se(out)
+            shortcut = x if self.downsample is None else self.downsample(x)
+            return self.act3(out + shortcut)
+
+    class ResNet(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            self.bn1 = tnn.BatchNorm2d(64)
+            self.act1 = tnn.ReLU(inplace=True)
+            self.maxpool = tnn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            inplanes = 64
+            for i, (planes, n) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
+                stride = 1 if i == 0 else 2
+                downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes * 4, 1, stride=stride, bias=False),
+                                            tnn.BatchNorm2d(planes * 4))
+                blocks = [Bottleneck(inplanes, planes, stride, downsample)]
+                inplanes = planes * 4
+                blocks += [Bottleneck(inplanes, planes) for _ in range(1, n)]
+                setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
+            self.global_pool = tnn.AdaptiveAvgPool2d(1)
+            self.fc = tnn.Linear(2048, num_classes)
+
+        def forward(self, x):
+            x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(self.global_pool(x).flatten(1))
 
     return ResNet()

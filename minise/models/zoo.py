@@ -6,7 +6,7 @@
 The registry is the plain dict ``MODELS`` below: name -> the function that builds the model.
 """
 
-from . import inception, resnet
+from . import imagenet, inception, resnet
 
 MODELS = {
     "resnet20": resnet.resnet20,
@@ -21,6 +21,9 @@ MODELS = {
     "se_resnet110": resnet.se_resnet110,
     "inception_small": inception.inception_small,
     "se_inception_small": inception.se_inception_small,
+    # ImageNet (224x224, 1000 classes by default): the SE paper's Table 1 networks
+    "resnet50": imagenet.resnet50,
+    "se_resnet50": imagenet.se_resnet50,
 }
 
 

@@ -6,7 +6,10 @@
 """
 
 from . import init
+from .containers import Identity, ModuleList, Sequential
 from .layers import (
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -16,12 +19,16 @@ from .layers import (
     GlobalAvgPool2d,
     GlobalMaxPool2d,
     Linear,
+    LogSoftmax,
     MaxPool2d,
     ReLU,
     Sigmoid,
+    Softmax,
     Tanh,
 )
-from .module import Identity, Module, ModuleList, Parameter, RemovableHandle, Sequential, StateDictError
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from .module import Module, RemovableHandle, StateDictError
+from .parameter import Parameter
 from .se import SEBlock
 
 __all__ = [
@@ -47,4 +54,13 @@ __all__ = [
     "GlobalAvgPool2d",
     "GlobalMaxPool2d",
     "SEBlock",
+    "Softmax",
+    "LogSoftmax",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "MSELoss",
+    "L1Loss",
+    "BCEWithLogitsLoss",
 ]

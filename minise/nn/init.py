@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from .. import backend
+from ..autograd import mark_modified
 from ..tensor import Tensor
 
 __all__ = ["calculate_gain", "kaiming_normal_", "kaiming_uniform_", "xavier_uniform_", "xavier_normal_",
@@ -55,6 +56,7 @@ def _fill(tensor, values):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"init: expected a Tensor, got {type(tensor).__name__}")
     tensor.data[...] = backend.to_device(np.asarray(values, dtype=tensor.dtype), tensor.device)
+    mark_modified(tensor)
     return tensor
 
 

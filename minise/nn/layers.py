@@ -12,13 +12,16 @@ import math
 
 import numpy as np
 
+from .. import autograd
 from .. import functional as F
+from ..autograd import mark_modified
 from ..tensor import Tensor
 from . import init
 from .module import Module, Parameter
 
-__all__ = ["Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "Sigmoid", "Tanh", "Flatten",
-           "Dropout", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "GlobalMaxPool2d"]
+__all__ = ["Linear", "Conv2d", "BatchNorm1d", "BatchNorm2d", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
+           "Flatten", "Dropout", "MaxPool2d", "AvgPool2d", "GlobalAvgPool2d", "GlobalMaxPool2d",
+           "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "check_input_dtype"]
 
 
 def _pair(v, name, layer):
@@ -33,6 +36,29 @@ def _positive_int(v, name, layer):
     if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v <= 0:
         raise ValueError(f"{layer}: {name} must be a positive int, got {v!r}")
     return int(v)
+
+
+def check_input_dtype(layer, x, weight):
+    """Raise if ``x``'s dtype differs from the layer's ``weight``'s, as PyTorch does.
+
+    Without this check NumPy would silently promote: a float64 batch (``np.random.randn`` gives
+    float64) would run a float32 model entirely in float64, twice as slow and unlike PyTorch.
+    The message names the layer (its path in the model while a model runs, e.g. "layer1.0.conv1")
+    and both dtypes. Raises RuntimeError (PyTorch's error type for this).
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or weight is None or dtype == weight.dtype:
+        return
+    if isinstance(layer, _BatchNorm) and (dtype.kind != "f" or dtype.itemsize < weight.dtype.itemsize):
+        # PyTorch's batch norm takes float16 input with float32 statistics (it computes in float32),
+        # and refuses integers itself (F.batch_norm raises its NotImplementedError)
+        return
+    path = autograd._module_path(tuple(autograd._module_stack))
+    name = f"{type(layer).__name__} {path!r}" if path else type(layer).__name__
+    raise RuntimeError(
+        f"{name}: the input is {dtype} but the layer's parameters are {weight.dtype}; convert the input "
+        f"(x.float() for float32, x.double() for float64) or the model (model.float() / model.double())"
+    )
 
 
 def _empty(*shape):
@@ -63,6 +89,7 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
+        check_input_dtype(self, x, self.weight)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self):
@@ -101,6 +128,7 @@ class Conv2d(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x):
+        check_input_dtype(self, x, self.weight)
         return F.conv2d(x, self.weight, self.bias, _unpair(self.stride), _unpair(self.padding))
 
     def extra_repr(self):
@@ -147,14 +175,17 @@ class _BatchNorm(Module):
         self.running_mean.data[...] = 0
         self.running_var.data[...] = 1
         self.num_batches_tracked.data[...] = 0
+        mark_modified(self.running_mean, self.running_var, self.num_batches_tracked)
 
     def forward(self, x):
         if x.ndim not in self._expected_ndim:
             raise ValueError(f"{type(self).__name__}: expected a {' or '.join(map(str, self._expected_ndim))}-D "
                              f"input (N, C{', H, W' if 4 in self._expected_ndim else ''}), got shape {x.shape}")
+        check_input_dtype(self, x, self.weight)
         momentum = self.momentum
         if self.training:
             self.num_batches_tracked.data[...] += 1
+            mark_modified(self.num_batches_tracked)
             if momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked.data)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
@@ -194,6 +225,27 @@ class Sigmoid(Module):
 class Tanh(Module):
     def forward(self, x):
         return F.tanh(x)
+
+
+class Softmax(Module):
+    """softmax along ``dim`` (PyTorch's nn.Softmax(dim)): rows that sum to 1."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmax(x, axis=self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log_softmax along ``dim`` (PyTorch's nn.LogSoftmax(dim)); pair it with nn.NLLLoss."""
+
+    def forward(self, x):
+        return F.log_softmax(x, axis=self.dim)
 
 
 class Flatten(Module):
@@ -267,3 +319,31 @@ class GlobalMaxPool2d(Module):
 
     def forward(self, x):
         return F.global_max_pool2d(x)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average to a fixed output size: (N, C, H, W) -> (N, C, oh, ow), as PyTorch's nn.AdaptiveAvgPool2d.
+
+    ``AdaptiveAvgPool2d(1)`` is the global average pool (the SE squeeze) keeping (N, C, 1, 1).
+    Any output size, with PyTorch's windows (overlapping where the size does not divide H or W).
+    """
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(AdaptiveAvgPool2d):
+    """Maximum to a fixed output size (N, C, oh, ow), as PyTorch's nn.AdaptiveMaxPool2d (values only).
+
+    The output size must divide H and W (equal windows); other sizes raise ValueError.
+    """
+
+    def forward(self, x):
+        return F.adaptive_max_pool2d(x, self.output_size)

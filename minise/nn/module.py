@@ -26,38 +26,10 @@ import numpy as np
 
 from .. import autograd, backend
 from ..tensor import Tensor
+from .hooks import RemovableHandle
+from .parameter import Parameter
 
-__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "Identity", "RemovableHandle",
-           "StateDictError"]
-
-
-class Parameter(Tensor):
-    """A Tensor that a Module trains: ``requires_grad=True`` by default.
-
-    Assigning one to a Module attribute registers it, so ``parameters()`` and
-    the optimiser find it. ``data`` keeps its dtype (float32 unless given otherwise).
-    """
-
-    def __init__(self, data, requires_grad=True):
-        if isinstance(data, Tensor):
-            data = data.data
-        super().__init__(data, requires_grad=requires_grad)
-
-    def __repr__(self):
-        return "Parameter containing:\n" + super().__repr__()
-
-
-class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``remove()`` unregisters the hook."""
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks):
-        self._hooks = hooks
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self):
-        self._hooks.pop(self.id, None)
+__all__ = ["Module", "RemovableHandle", "StateDictError"]
 
 
 class StateDictError(RuntimeError, ValueError):
@@ -278,7 +250,7 @@ class Module:
 
     def num_parameters(self, trainable_only=False):
         """Total number of parameter elements (only those requiring grad if ``trainable_only``)."""
-        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def apply(self, fn):
         """Call ``fn(module)`` on every submodule (children first) and on self; returns self."""
@@ -346,6 +318,7 @@ class Module:
         for key, value in values.items():
             target = targets[key]
             target.data[...] = backend.to_device(value, target.device).astype(target.dtype, copy=False)
+            autograd.mark_modified(target)
         return _IncompatibleKeys(missing, unexpected)
 
     def _resolve(self, key):
@@ -467,82 +440,3 @@ def _as_array(value, key):
     except Exception as exc:
         raise TypeError(f"load_state_dict: value for {key!r} is a {type(value).__name__}, "
                         "expected a Tensor or an array") from exc
-
-
-# --- containers -------------------------------------------------------------------
-class _Container(Module):
-    """What Sequential and ModuleList share: children by position, len(), iteration, append()."""
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, index):
-        items = list(self._modules.items())
-        if isinstance(index, slice):
-            return self._from_items(items[index])
-        return items[_check_index(self, index, len(items))][1]
-
-    def append(self, module):
-        self.add_module(str(len(self._modules)), module)
-        return self
-
-
-class Sequential(_Container):
-    """Run modules one after another: ``Sequential(Conv2d(...), BatchNorm2d(...), ReLU())``.
-
-    Children are named "0", "1", ... (or by the keys of an OrderedDict passed alone).
-    """
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], collections.OrderedDict):
-            for name, module in modules[0].items():
-                self.add_module(name, module)
-        else:
-            for module in modules:
-                self.append(module)
-
-    @staticmethod
-    def _from_items(items):
-        return Sequential(collections.OrderedDict(items))
-
-    def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
-        return x
-
-
-class ModuleList(_Container):
-    """A list of modules, registered as children "0", "1", ...; has no forward of its own."""
-
-    def __init__(self, modules=()):
-        super().__init__()
-        self.extend(modules)
-
-    @staticmethod
-    def _from_items(items):
-        return ModuleList(module for _, module in items)
-
-    def extend(self, modules):
-        for module in modules:
-            self.append(module)
-        return self
-
-    def forward(self, *args):
-        raise NotImplementedError("ModuleList has no forward: iterate over it in your module's forward")
-
-
-def _check_index(container, index, n):
-    if not -n <= index < n:
-        raise IndexError(f"{type(container).__name__}: index {index} is out of range for {n} modules")
-    return index % n
-
-
-class Identity(Module):
-    """y = x (a placeholder where a block has nothing to do, e.g. a plain shortcut)."""
-
-    def forward(self, x):
-        return x

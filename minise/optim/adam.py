@@ -2,6 +2,7 @@
 
 import math
 
+from ..autograd import mark_modified
 from ..backend import get_array_module
 from .optimizer import Optimizer, _check_number
 
@@ -105,6 +106,7 @@ class Adam(Optimizer):
                 update = xp.divide(exp_avg, denom, out=scratch)
                 update *= step_size
                 p.data -= update
+                mark_modified(p)
         return loss
 
 

@@ -25,7 +25,7 @@ import math
 import numbers
 
 from .. import backend
-from ..autograd import enable_grad
+from ..autograd import enable_grad, mark_modified
 from ..tensor import Tensor
 
 __all__ = ["Optimizer"]
@@ -160,6 +160,8 @@ class Optimizer:
                 else:
                     grad = p.grad.data if isinstance(p.grad, Tensor) else p.grad
                     grad[...] = 0
+                    if isinstance(p.grad, Tensor):
+                        mark_modified(p.grad)
 
     # --- saving and loading -----------------------------------------------------
     def state_dict(self):

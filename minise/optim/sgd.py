@@ -1,5 +1,6 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay, as PyTorch applies them."""
 
+from ..autograd import mark_modified
 from .optimizer import Optimizer, _check_number
 
 __all__ = ["SGD"]
@@ -80,4 +81,5 @@ class SGD(Optimizer):
                     else:
                         d_p = buf
                 p.data -= lr * d_p               # in place: the model keeps its array
+                mark_modified(p)                 # a graph that saved p now raises in backward
         return loss

@@ -34,6 +34,7 @@ from .config import (
                        RESUME_OVERRIDES,
                        SCHEDULES,
                        NonFiniteLossError,
+                       NonFiniteStateError,
                        TrainConfig,
                        TrainResult,
                        default_run_dir,
@@ -46,7 +47,8 @@ from .trainer import Trainer
 __all__ = [
     "DATASETS", "OPTIMIZERS", "SCHEDULES", "AUGMENTATIONS", "DATASET_DEFAULTS", "METRIC_COLUMNS",
     "GRAD_HEALTH_COLUMNS", "RESUME_OVERRIDES", "TrainConfig", "TrainResult", "Trainer", "NonFiniteLossError",
-    "train", "resume", "evaluate", "format_confusion", "load_model", "find_checkpoint", "checkpoint_test_loader",
-    "load_dataset", "load_datasets", "normalization", "make_train_loader", "make_test_loader", "build_model",
-    "build_optimizer", "build_scheduler", "read_metrics", "read_lr", "write_metrics", "default_run_dir",
+    "NonFiniteStateError", "train", "resume", "evaluate", "format_confusion", "load_model", "find_checkpoint",
+    "checkpoint_test_loader", "load_dataset", "load_datasets", "normalization", "make_train_loader",
+    "make_test_loader", "build_model", "build_optimizer", "build_scheduler", "read_metrics", "read_lr",
+    "write_metrics", "default_run_dir",
 ]

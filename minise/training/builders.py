@@ -7,18 +7,21 @@ from ..optim import lr_scheduler
 
 
 # --- datasets and loaders -------------------------------------------------------
-def load_dataset(config, train=True):
-    """The training (or test) split of ``config.dataset``, cut to its first ``config.subset`` images if set."""
-    download = config.dataset != "embedded"
+def load_dataset(config, train=True, download=True):
+    """The training (or test) split of ``config.dataset``, cut to its first ``config.subset`` images if set.
+
+    download: fetch the files when missing (False: FileNotFoundError instead).
+    """
+    download = download and config.dataset != "embedded"
     dataset = data.get_dataset(config.dataset, root=config.data_dir, train=train, download=download)
     if config.subset is not None and config.subset < len(dataset):
         dataset = data.Subset(dataset, np.arange(config.subset))
     return dataset
 
 
-def load_datasets(config):
+def load_datasets(config, download=True):
     """(train_set, test_set) for ``config`` (see :func:`load_dataset`)."""
-    return load_dataset(config, train=True), load_dataset(config, train=False)
+    return load_dataset(config, train=True, download=download), load_dataset(config, train=False, download=download)
 
 
 def normalization(config, train_set):

@@ -104,8 +104,24 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values):
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """A config from a dict (a checkpoint's ``config``); unknown keys are dropped, types are checked.
+
+        Raises ValueError naming the field when a value has the wrong type
+        (a number for ``model``, a string for ``lr``...), so a damaged or
+        hostile checkpoint fails here, with its field named.
+        """
+        known = {f.name: f.type for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in values.items() if k in known}
+        for key, value in kept.items():
+            allowed = _FIELD_TYPES[known[key]]
+            if value is not None and (not isinstance(value, allowed) or
+                                      (isinstance(value, bool) and bool not in allowed)):
+                raise ValueError(f"TrainConfig: {key} must be {' or '.join(t.__name__ for t in allowed)}, "
+                                 f"got {type(value).__name__} {value!r:.60}")
+        return cls(**kept)
+
+
+_FIELD_TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
 
 
 @dataclass
@@ -148,6 +164,25 @@ class NonFiniteLossError(FloatingPointError):
         self.run_dir, self.last_good_epoch = run_dir, last_good_epoch
         self.args = (self._message(),)
         return self
+
+
+class NonFiniteStateError(NonFiniteLossError):
+    """A parameter or buffer became NaN or infinite (the loss may still be finite): stops the run like a NaN loss."""
+
+    def __init__(self, epoch, names, run_dir=None, last_good_epoch=None):
+        self.names = list(names)
+        super().__init__(epoch, None, None, None, phase="state", run_dir=run_dir, last_good_epoch=last_good_epoch)
+
+    def _message(self):
+        shown = ", ".join(self.names[:4]) + (f" and {len(self.names) - 4} more" if len(self.names) > 4 else "")
+        text = (f"after epoch {self.epoch}, {len(self.names)} parameter(s) or buffer(s) hold NaN or infinity "
+                f"({shown}); training stopped and this state was not saved.")
+        if self.run_dir is not None:
+            kept = (f"the end of epoch {self.last_good_epoch}" if self.last_good_epoch
+                    else "the initial weights (no epoch had completed)")
+            text += (f" {Path(self.run_dir) / 'last.ckpt'} still holds {kept}, the last good state."
+                     " Try a smaller --lr or a longer --warmup-epochs.")
+        return text
 
 
 def default_run_dir(config):

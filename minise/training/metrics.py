@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_write_text
+from ..io.checkpoint import CheckpointError
 from .config import METRIC_COLUMNS
 
 LR_COLUMNS = ("step", "epoch", "lr")  # lr.csv: the learning rate each optimiser step used
@@ -48,3 +49,26 @@ def read_lr(path):
         rows = list(csv.DictReader(f))
     return (np.array([int(r["step"]) for r in rows], np.int64), np.array([int(r["epoch"]) for r in rows], np.int64),
             np.array([float(r["lr"]) for r in rows]))
+
+
+def logs_lag(run_dir, metrics):
+    """True when the run folder's ``metrics.csv`` lags behind (or differs from) ``metrics``, a checkpoint's rows.
+
+    That happens when a crash (SIGKILL, power cut) came after ``last.ckpt`` was
+    saved and before the logs were; a missing or unreadable ``metrics.csv``
+    lags too.
+    """
+    run_dir = Path(run_dir)
+    try:
+        rows = read_metrics(run_dir / "metrics.csv")
+    except (OSError, ValueError, TypeError, KeyError, csv.Error):
+        return bool(metrics)
+    return [row.get("epoch") for row in rows] != [row.get("epoch") for row in metrics]
+
+
+def check_metric_rows(rows, path="<checkpoint>"):
+    """Raise CheckpointError unless every row of a checkpoint's ``metrics`` has every column as a number."""
+    for i, row in enumerate(rows):
+        bad = [c for c in METRIC_COLUMNS if isinstance(row.get(c), bool) or not isinstance(row.get(c), (int, float))]
+        if bad:
+            raise CheckpointError(f"checkpoint {path}: metrics row {i} lacks a number for {', '.join(bad)}")

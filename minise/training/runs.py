@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.checkpoint import load_checkpoint
+from ..io.checkpoint import CheckpointError, load_checkpoint
 from .builders import build_model, load_dataset, make_test_loader, normalization
 from .config import TrainConfig
 from .trainer import Trainer
@@ -40,12 +40,21 @@ def find_checkpoint(path, which="best"):
 
 
 def load_model(path, device="cpu"):
-    """``(model, state)``: the model of a checkpoint, rebuilt from its config, weights loaded, eval mode."""
+    """``(model, state)``: the model of a checkpoint, rebuilt from its config, weights loaded, eval mode.
+
+    Raises SerializationError (unreadable file) or CheckpointError (a missing
+    key, an unknown model, weights that do not fit it), naming the file.
+    """
     state = load_checkpoint(path)
-    config = TrainConfig.from_dict(state["config"])
-    in_channels = _checkpoint_in_channels(state)
-    model = build_model(config, len(state["classes"]), in_channels)
-    model.load_state_dict(state["model"])
+    try:
+        config = TrainConfig.from_dict(state["config"])
+        in_channels = _checkpoint_in_channels(state)
+        model = build_model(config, len(state["classes"]), in_channels)
+        model.load_state_dict(state["model"])
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"checkpoint {path}: cannot rebuild its model: {exc}") from None
     return model.to(device).eval(), state
 
 
@@ -61,15 +70,26 @@ def checkpoint_test_loader(state, device="cpu", dataset=None, data_dir=None, sub
     """The test split a checkpoint was trained for (or ``dataset``), normalised as in training.
 
     ``subset``: the first N test images; by default the run's own ``subset``, 0 for all of them.
+    A checkpoint is data, never instructions: the data folder is ``data_dir``
+    (default ``$MINISE_DATA`` or the cache), never the one saved in the
+    checkpoint, and the dataset is downloaded only when the caller names it
+    (``dataset``); the checkpoint's own dataset is only read where it already is.
     """
     config = TrainConfig.from_dict(state["config"])
     config.dataset = dataset or config.dataset
-    config.data_dir = data_dir or config.data_dir
+    config.data_dir = data_dir
     if subset is not None:  # default: the run's own subset; 0 means the whole test set
         config.subset = subset or None
-    test_set = load_dataset(config, train=False)
+    try:
+        test_set = load_dataset(config, train=False, download=dataset is not None)
+    except FileNotFoundError as exc:
+        if dataset is not None or config.dataset == "embedded":
+            raise
+        raise FileNotFoundError(f"{exc} (minise does not download a dataset because a checkpoint names it; "
+                                f"add --dataset {config.dataset} to allow the download)") from None
     if len(test_set.classes) != len(state["classes"]):
         raise ValueError(f"the checkpoint's model has {len(state['classes'])} classes, "
                          f"{config.dataset} has {len(test_set.classes)}")
-    norm = state.get("normalize") or dict(zip(("mean", "std"), normalization(config, load_dataset(config))))
+    norm = state.get("normalize") or dict(zip(("mean", "std"),
+                                             normalization(config, load_dataset(config, download=dataset is not None))))
     return make_test_loader(test_set, norm["mean"], norm["std"], batch_size, device)

@@ -26,10 +26,24 @@ model with dropout resumes correctly there, but not bit for bit.)
 
 **Ctrl-C** (KeyboardInterrupt) saves ``last.ckpt`` as it was at the end of the
 last *completed* epoch and returns; the interrupted epoch starts again from its
-beginning on resume, which is what keeps resuming bit-identical.
+beginning on resume, which is what keeps resuming bit-identical. A second Ctrl-C
+during that save is honoured: the save stops, and being atomic it leaves the
+files as they were.
 
 **A non-finite loss** stops the run with :class:`NonFiniteLossError`, naming the
-epoch and the step; the checkpoints on disk are those of the last good epoch.
+epoch and the step; so do parameters or buffers that became NaN or infinite
+(checked at every epoch boundary, before saving: :class:`NonFiniteStateError`).
+The checkpoints on disk are those of the last good epoch; a non-finite state is
+never saved, as ``last.ckpt`` nor as ``best.ckpt``.
+
+**A checkpoint is data, never instructions.** Resuming takes the model, the
+optimiser, the schedule and the numbers from the checkpoint, but never a place:
+the data folder comes from the caller (``data_dir``, ``$MINISE_DATA`` or the
+default cache), and the dataset the checkpoint names is not downloaded unless
+the caller allows it (``download=True``). A checkpoint whose optimiser or
+scheduler state does not fit the run it describes (no scheduler state for a
+scheduled run, state for another schedule, a different number of steps per
+epoch) is refused with :class:`~minise.io.checkpoint.CheckpointError`.
 """
 
 
@@ -46,7 +60,7 @@ from .. import backend
 from .. import functional as F
 from ..debug.grad_health import GRAD_HEALTH_COLUMNS
 from ..io.atomic import atomic_write_text
-from ..io.checkpoint import load_checkpoint, resolve_checkpoint_path, save_checkpoint, to_host
+from ..io.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path, save_checkpoint, to_host
 from .builders import (
     build_model,
     build_optimizer,
@@ -56,9 +70,10 @@ from .builders import (
     make_train_loader,
     normalization,
 )
-from .config import RESUME_OVERRIDES, NonFiniteLossError, TrainConfig, TrainResult, default_run_dir
+from .checks import check_fits, non_finite_entries
+from .config import RESUME_OVERRIDES, NonFiniteLossError, NonFiniteStateError, TrainConfig, TrainResult, default_run_dir
 from .evaluate import _labels_of, evaluate
-from .metrics import LR_COLUMNS, _write_csv, write_metrics
+from .metrics import LR_COLUMNS, _write_csv, logs_lag, write_metrics
 
 
 class Trainer:
@@ -70,10 +85,12 @@ class Trainer:
     ``F.cross_entropy``. ``log_writers``: callables ``writer(trainer, metrics)``
     run each time the run's logs are written (after every epoch, and on Ctrl-C),
     e.g. ``minise.viz.write_curves``, which draws ``curves.png``: the training
-    layer itself draws nothing.
+    layer itself draws nothing. ``download``: fetch a missing dataset (as
+    ``minise train`` does); :meth:`from_checkpoint` passes False unless told.
     """
 
-    def __init__(self, config, callbacks=(), loss_fn=None, log_writers=(), _checkpoint=None):
+    def __init__(self, config, callbacks=(), loss_fn=None, log_writers=(), download=True, _checkpoint=None,
+                 _checkpoint_path=None):
         self.config = config.resolved()
         self.callbacks = list(callbacks)
         self.log_writers = list(log_writers)
@@ -87,7 +104,15 @@ class Trainer:
         self.config.out = str(self.run_dir)
 
         backend.manual_seed(self.config.seed)
-        self.train_set, self.test_set = load_datasets(self.config)
+        self._checkpoint_path = _checkpoint_path
+        try:
+            self.train_set, self.test_set = load_datasets(self.config, download=download)
+        except FileNotFoundError as exc:
+            if download or self.config.dataset == "embedded":
+                raise
+            raise FileNotFoundError(
+                f"{exc} (minise does not download a dataset because a checkpoint names it; "
+                f"`minise train --resume ... --dataset {self.config.dataset}` allows the download)") from None
         self.classes = list(self.train_set.classes)
         if _checkpoint is not None and "normalize" in _checkpoint:
             self.mean, self.std = _checkpoint["normalize"]["mean"], _checkpoint["normalize"]["std"]
@@ -116,13 +141,17 @@ class Trainer:
         self._bar = None
 
     @classmethod
-    def from_checkpoint(cls, path, callbacks=(), loss_fn=None, log_writers=(), **overrides):
+    def from_checkpoint(cls, path, callbacks=(), loss_fn=None, log_writers=(), download=False, **overrides):
         """A trainer that continues the run saved in ``path`` (a .ckpt file or a run folder).
 
         ``overrides`` may change only fields that leave the numbers unchanged:
         device, data_dir, progress, grad_health, and epochs when the run has no
         learning-rate schedule (a schedule is planned for its number of epochs).
-        The run folder is the checkpoint's folder.
+        The run folder is the checkpoint's folder. The data folder is
+        ``data_dir`` (default ``$MINISE_DATA`` or the cache), never the one
+        saved in the checkpoint; ``download``: fetch the run's dataset if missing.
+        Raises CheckpointError / SerializationError for a checkpoint that is
+        damaged or does not fit the run it describes.
         """
         path = resolve_checkpoint_path(path)
         state = load_checkpoint(path)
@@ -138,9 +167,10 @@ class Trainer:
                 f"{values['epochs']} epochs, so it cannot run for {epochs}; start a new run with --epochs {epochs} "
                 "(changing the length of a run works with --schedule none)")
         values["out"] = str(path.parent)
+        values["data_dir"] = None  # a place to read (or download into) comes from the caller, never the file
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(TrainConfig.from_dict(values), callbacks=callbacks, loss_fn=loss_fn, log_writers=log_writers,
-                   _checkpoint=state)
+                   download=download, _checkpoint=state, _checkpoint_path=path)
 
     # --- state -------------------------------------------------------------------
     def snapshot(self):
@@ -162,12 +192,22 @@ class Trainer:
         }
 
     def _load_state(self, state):
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler") is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
-        backend.set_rng_state(state["rng"]["minise"])
-        self.train_loader.load_state_dict(state["rng"]["train_loader"])
+        path = self._checkpoint_path or "<checkpoint>"
+        check_fits(state, path, self.config.schedule, self.optimizer, self.scheduler, self.steps_per_epoch)
+        part = "model"
+        try:
+            self.model.load_state_dict(state["model"])
+            part = "optimizer"
+            self.optimizer.load_state_dict(state["optimizer"])
+            part = "scheduler"
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+            part = "random generators"
+            backend.set_rng_state(state["rng"]["minise"])
+            self.train_loader.load_state_dict(state["rng"]["train_loader"])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+            raise CheckpointError(f"checkpoint {path}: cannot restore the {part}: "
+                                  f"{type(exc).__name__}: {exc}") from None
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.best_acc = float(state["best_acc"])
@@ -181,8 +221,12 @@ class Trainer:
         """The rows of one of the run's per-step CSV files up to the last completed epoch ([] if absent)."""
         if not path.exists():
             return []
-        with open(path, newline="") as f:
-            return [row for row in csv.DictReader(f) if int(row["epoch"]) <= self.epoch]
+        try:
+            with open(path, newline="") as f:
+                return [row for row in csv.DictReader(f) if int(row["epoch"]) <= self.epoch]
+        except (KeyError, TypeError, ValueError, csv.Error) as exc:
+            raise ValueError(f"{path} is damaged ({type(exc).__name__}: {exc}); move it away to resume "
+                             "without its earlier rows") from None
 
     @property
     def lr(self):
@@ -200,13 +244,18 @@ class Trainer:
         atomic_write_text(self.run_dir / "config.json", json.dumps(self.config.to_dict(), indent=2) + "\n")
         if not (self.run_dir / "last.ckpt").exists():
             save_checkpoint(self._last_good, self.run_dir / "last.ckpt")
+        elif logs_lag(self.run_dir, self.metrics):  # a crash came between last.ckpt and metrics.csv
+            self._write_logs(self.metrics, self.grad_health_rows, self.lr_rows)
         self._print_header()
         try:
             while self.epoch < stop:
                 self._run_epoch(self.epoch + 1)
         except KeyboardInterrupt:
             self._close_bar()
-            self._save_interrupted()
+            try:
+                self._save_interrupted()
+            except KeyboardInterrupt:  # a second Ctrl-C: honoured; the atomic save left the old files whole
+                self._print(f"\ninterrupted again while saving: {self.run_dir} keeps its files as they were")
             return self.result("interrupted")
         except NonFiniteLossError as err:
             self._close_bar()
@@ -230,6 +279,9 @@ class Trainer:
         row = {"epoch": epoch, "lr": lr, "train_loss": stats["loss"], "train_acc": stats["acc"],
                "test_loss": test["loss"], "test_acc": test["acc"], "time_s": time.perf_counter() - start,
                "images_per_s": stats["images_per_s"]}
+        bad = non_finite_entries(self.model)
+        if bad:
+            raise NonFiniteStateError(epoch, bad)
         self.metrics.append(row)
         self.epoch = epoch
         is_best = test["acc"] > self.best_acc
@@ -364,7 +416,7 @@ class Trainer:
 
     def _print_header(self):
         c = self.config
-        n_params = sum(p.size for _, p in self.named_parameters)
+        n_params = sum(p.numel() for _, p in self.named_parameters)
         schedule = c.schedule + (f" (warmup {c.warmup_epochs:g} epochs)" if c.warmup_epochs and
                                  c.schedule in ("cosine", "step") else "")
         nesterov = " nesterov" if c.nesterov and c.momentum > 0 else ""

@@ -109,7 +109,7 @@ def _place_leaf(t, name, users, ops, node_of_op, groups, depth):
     user_paths = {_split(ops[u][0].module_path) for u in users}
     if name and "." in name:
         owner = _split(name.rsplit(".", 1)[0])
-    elif not t.requires_grad and t.size == 1 and len(user_paths) == 1:
+    elif not t.requires_grad and t.numel() == 1 and len(user_paths) == 1:
         owner = next(iter(user_paths))
     else:
         return None, ()
@@ -200,8 +200,8 @@ def _leaf_look(t, name, show_grad):
     if t.requires_grad:
         lines, style = [name or "input", _shape_str(t.shape)], _PARAM_STYLE
     else:
-        lines = [name or ("const" if t.size == 1 else "tensor (no grad)"),
-                 _shape_str(t.shape) if t.size != 1 else f"= {t.item():.4g}"]
+        lines = [name or ("const" if t.numel() == 1 else "tensor (no grad)"),
+                 _shape_str(t.shape) if t.numel() != 1 else f"= {t.item():.4g}"]
         style = _CONST_STYLE
     if show_grad and t.grad is not None:
         more, bad = _grad_lines(t.grad.data)

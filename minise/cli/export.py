@@ -1,0 +1,45 @@
+"""``minise export CKPT OUT.safetensors``: a checkpoint's model weights as a file PyTorch loads."""
+
+from pathlib import Path
+
+import numpy as np
+
+from ..io import load, resolve_checkpoint_path, save_safetensors
+from ..io.checkpoint import CHECKPOINT_FORMAT
+from .common import error as _error
+
+
+def add(sub):
+    p = sub.add_parser("export", help="write a checkpoint's model weights as .safetensors (for PyTorch)",
+                       description="Read the model state dict of a training checkpoint (a .ckpt file, or a run "
+                                   "folder: its best.ckpt) or of a file saved with ms.save(model.state_dict()), "
+                                   "and write it as safetensors with PyTorch's key names and layouts: "
+                                   "twin.load_state_dict(safetensors.torch.load_file(OUT)). Needs the "
+                                   "safetensors package (pip install 'minise[torch-bridge]').")
+    p.add_argument("checkpoint", metavar="CKPT", help="a .ckpt file, a run folder (its best.ckpt), or a "
+                                                      "state dict saved with ms.save")
+    p.add_argument("out", metavar="OUT", help="the .safetensors file to write")
+    p.set_defaults(run=run)
+
+
+def run(args):
+    """``minise export CKPT OUT``: print what was written, and how to load it in PyTorch."""
+    path = Path(args.checkpoint)
+    try:
+        path = resolve_checkpoint_path(path / "best.ckpt" if path.is_dir() else path)
+        state = load(str(path))
+        if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
+            model_name = state.get("config", {}).get("model", "model")
+            state = state["model"]
+        else:
+            model_name = "model"
+        if not isinstance(state, dict) or not state or not all(isinstance(v, np.ndarray) for v in state.values()):
+            raise ValueError(f"{path} holds neither a minise training checkpoint nor a state dict of arrays")
+        save_safetensors(state, args.out, metadata={"minise_model": model_name, "source": path.name})
+    except (ValueError, TypeError, OSError, ImportError) as exc:
+        return _error("export", exc)
+    count = sum(int(v.size) for v in state.values())
+    print(f"wrote {args.out}: {len(state)} tensors, {count:,} numbers of {model_name} from {path}")
+    print("in PyTorch:  import safetensors.torch; twin.load_state_dict(safetensors.torch.load_file("
+          f"{str(args.out)!r}))")
+    return 0

@@ -1,0 +1,395 @@
+"""`minise train | eval | plot` when things go wrong: a hostile or broken checkpoint, missing data,
+a full disk, a read-only folder, a second Ctrl-C, divergence. Each failure must give ONE line
+``minise <command>: error: ...``, the documented exit code (minise/cli/common.py, docs/files.md),
+no traceback, and leave every file the user had byte for byte as it was.
+
+Two real runs are shared (SE-ResNet-20 on a 32-image embedded subset): one finished (1 of 1
+epochs) and one half done (1 of 2 epochs). Disk failures are injected as OSError.
+"""
+
+import contextlib
+import errno
+import io
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import minise as ms
+from minise.cli import common, main
+from minise.data import ChecksumError, DownloadError
+from minise.io import CheckpointError, SerializationError, serialization
+from minise.training import NonFiniteLossError, TrainConfig, Trainer, builders, read_metrics
+from minise.training import trainer as trainer_module
+from minise.viz import write_curves
+
+TINY = ["--model", "se_resnet20", "--dataset", "embedded", "--subset", "32", "--batch-size", "16",
+        "--eval-batch-size", "32", "--no-progress"]
+TINY_CONFIG = dict(model="se_resnet20", dataset="embedded", subset=32, batch_size=16, eval_batch_size=32,
+                   progress=False)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def embedded_once():
+    """The embedded 32-image splits are drawn once for the module (drawing them is most of a tiny run's time)."""
+    real = builders.load_dataset
+    config = TrainConfig(**TINY_CONFIG).resolved()
+    cached = {True: real(config, train=True), False: real(config, train=False)}
+
+    def load_dataset(config, train=True, download=True):
+        if config.dataset == "embedded" and config.subset == 32:
+            return cached[train]
+        return real(config, train=train, download=download)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(builders, "load_dataset", load_dataset)
+        yield
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, embedded_once):
+    """(finished run folder, half-done run folder): built once, copied by each test that changes them."""
+    root = tmp_path_factory.mktemp("runs")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", *TINY, "--epochs", "1", "--out", str(root / "finished")]) == 0
+        Trainer(TrainConfig(epochs=2, out=str(root / "half"), **TINY_CONFIG), log_writers=[write_curves]).fit(1)
+    return root / "finished", root / "half"
+
+
+def _copy(folder, tmp_path):
+    return Path(shutil.copytree(folder, tmp_path / folder.name))
+
+
+def _snapshot(folder):
+    """Every file under ``folder`` and its bytes: what 'unchanged' is checked against."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+
+
+def _run(argv, capsys):
+    """(exit code, stdout, stderr) of ``minise argv``; asserts a failure is one error line, no traceback."""
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    if code != 0 and code != 130:
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith(f"minise {argv[0]}: error: "), err
+    return code, out, err
+
+
+def _edit(path, change):
+    state = ms.load(path)
+    change(state)
+    ms.save(state, path)
+
+
+# --- 1. a checkpoint chooses no place and no download -----------------------------------
+@pytest.fixture
+def no_download(monkeypatch, tmp_path):
+    """MINISE_DATA points to an empty folder; any download attempt fails the test."""
+    monkeypatch.setenv("MINISE_DATA", str(tmp_path / "cache"))
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError(f"a download was attempted: {args}")
+
+    from minise.data import cifar, fashion_mnist
+    monkeypatch.setattr(cifar, "download_url", forbidden)
+    monkeypatch.setattr(fashion_mnist, "download_url", forbidden)
+
+
+def _plant_elsewhere(state, elsewhere, epochs=None):
+    state["config"].update(dataset="cifar10", data_dir=str(elsewhere))
+    if epochs:
+        state["config"]["epochs"] = epochs
+
+
+def test_eval_neither_creates_nor_downloads_into_a_folder_a_checkpoint_names(runs, tmp_path, capsys, no_download):
+    run = _copy(runs[0], tmp_path)
+    elsewhere = tmp_path / "some" / "other" / "place"
+    _edit(run / "best.ckpt", lambda s: _plant_elsewhere(s, elsewhere))
+    before = _snapshot(run)
+    code, out, err = _run(["eval", str(run / "best.ckpt")], capsys)
+    assert code == common.EXIT_USAGE
+    assert "does not download a dataset because a checkpoint names it" in err and "--dataset cifar10" in err
+    assert str(tmp_path / "cache") in err  # it looked where MINISE_DATA says
+    assert not (tmp_path / "some").exists() and not (tmp_path / "cache").exists()
+    assert _snapshot(run) == before
+
+
+def test_resume_neither_creates_nor_downloads_into_a_folder_a_checkpoint_names(runs, tmp_path, capsys, no_download):
+    run = _copy(runs[1], tmp_path)
+    elsewhere = tmp_path / "some" / "other" / "place"
+    _edit(run / "last.ckpt", lambda s: _plant_elsewhere(s, elsewhere))
+    before = _snapshot(run)
+    code, out, err = _run(["train", "--resume", str(run / "last.ckpt"), "--no-progress"], capsys)
+    assert code == common.EXIT_USAGE and "--dataset cifar10" in err
+    assert not (tmp_path / "some").exists()
+    assert _snapshot(run) == before
+
+
+def test_class_names_from_a_checkpoint_are_printed_with_control_characters_escaped(runs, tmp_path, capsys):
+    run = _copy(runs[0], tmp_path)
+    evil = ["cat\x1b[2J", "dog\rOWNED", "bi\u202erd"] + [f"c{i}" for i in range(7)]
+    _edit(run / "best.ckpt", lambda s: s.update(classes=evil))
+    code, out, err = _run(["eval", str(run / "best.ckpt"), "--out", str(tmp_path / "cm.png")], capsys)
+    assert code == 0
+    assert "\x1b" not in out and "\r" not in out and "\u202e" not in out
+    assert "cat\\x1b[2J" in out and "dog\\x0dOWNED" in out and "bi\\u202erd" in out
+
+
+# --- 2. broken checkpoints: one line, exit 3 ------------------------------------------------
+@pytest.mark.parametrize("key", ["epoch", "config", "model", "optimizer", "rng", "classes", "metrics", "scheduler"])
+@pytest.mark.parametrize("command", ["eval", "resume"])
+def test_a_checkpoint_missing_a_key_is_one_line_naming_it(runs, tmp_path, capsys, key, command):
+    run = _copy(runs[1], tmp_path)
+    _edit(run / "last.ckpt", lambda s: s.pop(key))
+    before = _snapshot(run)
+    argv = (["eval", str(run / "last.ckpt")] if command == "eval"
+            else ["train", "--resume", str(run / "last.ckpt"), "--no-progress"])
+    code, out, err = _run(argv, capsys)
+    assert code == common.EXIT_BAD_FILE and f"has no '{key}'" in err
+    assert _snapshot(run) == before
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-a-zip", "empty", "a-folder"])
+def test_a_damaged_checkpoint_file_is_one_line_and_exit_3(runs, tmp_path, capsys, damage):
+    run = _copy(runs[0], tmp_path)
+    ckpt = run / "best.ckpt"
+    data = ckpt.read_bytes()
+    if damage == "truncated":
+        ckpt.write_bytes(data[: len(data) // 3])
+    elif damage == "not-a-zip":
+        ckpt.write_bytes(b"\x80\x04K\x01." + data[5:])
+    elif damage == "empty":
+        ckpt.write_bytes(b"")
+    before = _snapshot(run)
+    if damage == "a-folder":
+        ckpt.unlink()
+        ckpt.mkdir()
+        code, _, err = _run(["eval", str(ckpt)], capsys)  # a folder holding no checkpoint
+        assert code == common.EXIT_USAGE and "no checkpoint" in err
+        return
+    code, _, err = _run(["eval", str(ckpt)], capsys)
+    assert code == common.EXIT_BAD_FILE and str(ckpt) in err
+    assert _snapshot(run) == before
+
+
+def test_resume_refuses_a_checkpoint_without_the_scheduler_state_its_run_needs(runs, tmp_path, capsys):
+    run = _copy(runs[1], tmp_path)
+    _edit(run / "last.ckpt", lambda s: s.update(scheduler=None))
+    before = _snapshot(run)
+    code, _, err = _run(["train", "--resume", str(run), "--no-progress"], capsys)
+    assert code == common.EXIT_BAD_FILE and "'onecycle' learning-rate schedule" in err and "no scheduler state" in err
+    assert _snapshot(run) == before
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "step", "none"])
+def test_resume_refuses_scheduler_state_of_another_schedule(runs, tmp_path, capsys, schedule):
+    run = _copy(runs[1], tmp_path)
+    _edit(run / "last.ckpt", lambda s: s["config"].update(schedule=schedule, warmup_epochs=0.0))
+    before = _snapshot(run)
+    code, _, err = _run(["train", "--resume", str(run), "--no-progress"], capsys)
+    assert code == common.EXIT_BAD_FILE and "scheduler" in err
+    assert _snapshot(run) == before
+
+
+@pytest.mark.parametrize("change", ["lr-a-string", "model-unknown", "weights-misshapen", "steps-do-not-fit"])
+def test_resume_refuses_a_checkpoint_whose_contents_do_not_fit_its_run(runs, tmp_path, capsys, change):
+    run = _copy(runs[1], tmp_path)
+
+    def damage(state):
+        if change == "lr-a-string":
+            state["config"]["lr"] = "0.1; rm -rf /"
+        elif change == "model-unknown":
+            state["config"]["model"] = "../../evil"
+        elif change == "weights-misshapen":
+            state["model"]["fc.weight"] = np.zeros((3, 3), np.float32)
+        else:
+            state["global_step"] = 7
+    _edit(run / "last.ckpt", damage)
+    before = _snapshot(run)
+    code, _, err = _run(["train", "--resume", str(run), "--no-progress"], capsys)
+    assert code in (common.EXIT_BAD_FILE, common.EXIT_USAGE), err
+    assert _snapshot(run) == before
+
+
+# --- 3. the disk refuses ------------------------------------------------------------------
+@pytest.mark.parametrize("code_errno", [errno.EROFS, errno.EACCES, errno.ENOSPC])
+def test_an_unwritable_out_folder_fails_in_a_second_before_any_data_or_model(tmp_path, capsys, monkeypatch,
+                                                                             runs, code_errno):
+    def refuse(*args, **kwargs):
+        raise OSError(code_errno, os.strerror(code_errno))
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the dataset was built before the output folder was checked")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(builders, "load_dataset", no_data)
+    run = _copy(runs[0], tmp_path)
+    before = _snapshot(run)
+    code, out, err = _run(["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "new")], capsys)
+    assert code == common.EXIT_IO and str(tmp_path / "new") in err
+    assert not (tmp_path / "new").exists()
+    code, out, err = _run(["eval", str(run / "best.ckpt")], capsys)
+    assert code == common.EXIT_IO and out == ""  # no accuracy printed before a crash on the PNG
+    assert _snapshot(run) == before
+
+
+def test_a_full_disk_during_a_checkpoint_save_is_one_line_exit_4_and_the_run_folder_is_unchanged(
+        runs, tmp_path, capsys, monkeypatch):
+    run = _copy(runs[1], tmp_path)
+    before = _snapshot(run)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(serialization, "_write_zip", full)
+    code, _, err = _run(["train", "--resume", str(run), "--no-progress"], capsys)
+    assert code == common.EXIT_IO and "no space left" in err and ".ckpt" in err
+    after = _snapshot(run)  # no temp file left, every file as it was (config.json records the copy's folder)
+    assert after.pop("config.json") and before.pop("config.json") and after == before
+
+
+# --- 4. resume is exact or refuses -----------------------------------------------------------
+def test_a_completed_run_whose_logs_lag_gets_them_rewritten_from_the_checkpoint(runs, tmp_path, capsys):
+    run = _copy(runs[0], tmp_path)
+    (run / "metrics.csv").write_text("epoch,lr\n")  # the crash came after last.ckpt, before metrics.csv
+    (run / "curves.png").unlink()
+    code, out, _ = _run(["train", "--resume", "--out", str(run)], capsys)
+    assert code == 0 and "rewrote" in out and "already completed 1 of 1" in out
+    saved = ms.load(run / "last.ckpt")["metrics"]
+    assert read_metrics(run) == [{k: row[k] for k in read_metrics(run)[0]} for row in saved]
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resume_removes_the_temp_file_of_a_save_killed_earlier_and_finishes(runs, tmp_path, capsys):
+    run = _copy(runs[1], tmp_path)
+    stale = run / f".last.ckpt.{2**22 + 4321}.0123abcd.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    code, _, _ = _run(["train", "--resume", str(run), "--no-progress"], capsys)
+    assert code == 0 and not stale.exists()
+    assert [r["epoch"] for r in read_metrics(run)] == [1, 2]
+    assert not [p for p in os.listdir(run) if p.endswith(".tmp")]
+
+
+def test_a_second_ctrl_c_during_the_save_is_honoured_quietly_and_the_files_stay_whole(
+        runs, tmp_path, capsys, monkeypatch):
+    run = _copy(runs[1], tmp_path)
+    before = _snapshot(run)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_module, "evaluate", ctrl_c)          # first Ctrl-C: during epoch 2
+    monkeypatch.setattr(serialization, "_write_zip", ctrl_c)         # second: while saving last.ckpt
+    code, out, err = _run(["train", "--resume", str(run), "--no-progress"], capsys)
+    assert code == common.EXIT_INTERRUPTED and "interrupted again while saving" in out
+    after = _snapshot(run)  # (config.json records the copy's folder)
+    assert after.pop("config.json") and before.pop("config.json") and after == before
+
+
+# --- 5. divergence --------------------------------------------------------------------------------
+def test_an_infinite_batchnorm_buffer_stops_the_run_and_is_never_saved_as_best(tmp_path, capsys, monkeypatch):
+    evaluate = trainer_module.evaluate
+
+    def overflow_then_evaluate(model, *args, **kwargs):  # what lr 10 does to running_var, in one step
+        model.layer1[0].bn1.running_var.data[3] = np.inf
+        return evaluate(model, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "evaluate", overflow_then_evaluate)
+    out_dir = tmp_path / "run"
+    code, _, err = _run(["train", *TINY, "--epochs", "1", "--out", str(out_dir)], capsys)
+    assert code == common.EXIT_NON_FINITE and "layer1.0.bn1.running_var" in err
+    assert not (out_dir / "best.ckpt").exists()
+    state = ms.load(out_dir / "last.ckpt")
+    assert state["epoch"] == 0 and all(np.isfinite(v).all() for v in state["model"].values())
+
+
+# --- the mapping itself ------------------------------------------------------------------------------
+@pytest.mark.parametrize("exc, code", [
+    (NonFiniteLossError(1, 1, 1, float("nan")), 1),
+    (ValueError("bad value"), 2), (FileNotFoundError("no such"), 2), (FileExistsError("there"), 2),
+    (SerializationError("bad zip"), 3), (CheckpointError("no epoch"), 3), (ChecksumError("md5"), 3),
+    (OSError(errno.ENOSPC, "full"), 4), (OSError(errno.EDQUOT, "quota"), 4), (OSError(errno.EROFS, "ro"), 4),
+    (PermissionError(errno.EACCES, "denied"), 4), (OSError(errno.EIO, "io"), 4),
+    (DownloadError("offline"), 5), (KeyboardInterrupt(), 130),
+], ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v))
+def test_guarded_maps_each_expected_failure_to_one_line_and_its_code(exc, code, capsys):
+    def body():
+        raise exc
+    assert common.guarded("train", body) == code
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("a bug"), KeyError("x"), TypeError("y"), AttributeError("z")])
+def test_guarded_lets_a_bug_through_as_a_traceback(exc):
+    def body():
+        raise exc
+    with pytest.raises(type(exc)):
+        common.guarded("train", body)
+
+
+def test_every_exit_code_is_documented_in_the_files_page():
+    page = (Path(__file__).parents[1] / "docs" / "files.md").read_text(encoding="utf-8")
+    for code in common.EXIT_CODES:
+        assert f"| {code} |" in page
+
+
+def test_a_download_failure_through_the_cli_is_exit_5(tmp_path, capsys, monkeypatch):
+    from data_fixtures import closed_port_url
+
+    from minise.data import CIFAR10
+    monkeypatch.setattr(CIFAR10, "URL", closed_port_url("/cifar.tgz"))
+    code, _, err = _run(["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+                         "--no-progress", "--out", str(tmp_path / "run")], capsys)
+    assert code == common.EXIT_DOWNLOAD and "could not download" in err
+
+
+# --- the same on real small and read-only file systems (needs root: mounts a tmpfs) -----------------------
+@contextlib.contextmanager
+def _tmpfs(mount, size):
+    """A tmpfs of ``size`` at ``mount``; skips the test where mounting is not allowed (not root)."""
+    import subprocess
+
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or 'not root'})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 256 KiB file system: a se_resnet20 checkpoint (1.1 MB) does not fit."""
+    with _tmpfs(tmp_path / "small", "256k") as mount:
+        yield mount
+
+
+@pytest.fixture
+def roomy_fs(tmp_path):
+    with _tmpfs(tmp_path / "roomy", "8m") as mount:
+        yield mount
+
+
+def test_a_really_full_disk_ends_training_with_exit_4_and_no_temp_file(small_fs, capsys):
+    out_dir = small_fs / "run"
+    code, _, err = _run(["train", *TINY, "--epochs", "1", "--out", str(out_dir)], capsys)
+    assert code == common.EXIT_IO and "no space left" in err and "last.ckpt" in err
+    assert sorted(os.listdir(out_dir)) == ["config.json"]  # the checkpoint did not fit; no temp file stays
+
+
+def test_a_really_read_only_folder_fails_eval_before_any_output(roomy_fs, runs, capsys):
+    import subprocess
+
+    shutil.copy(runs[0] / "best.ckpt", roomy_fs / "best.ckpt")
+    before = _snapshot(roomy_fs)
+    subprocess.run(["mount", "-o", "remount,ro", str(roomy_fs)], check=True)
+    code, out, err = _run(["eval", str(roomy_fs / "best.ckpt")], capsys)
+    assert code == common.EXIT_IO and "read-only file system" in err and out == ""
+    assert _snapshot(roomy_fs) == before
