@@ -80,7 +80,8 @@ def test_chinese_twin_is_chinese_and_keeps_the_anchors_figures_and_equations(rel
     display = len(re.findall(r"^\$\$", en, flags=re.MULTILINE))
     assert len(re.findall(r"^\$\$", zh, flags=re.MULTILINE)) == display, f"docs/{_twin(rel)}: not the same equations"
     en_code = re.findall(r"```[a-z]*\n(.*?)```", en, flags=re.DOTALL)
-    zh_code = [c.replace("tutorials/zh/", "tutorials/") for c in re.findall(r"```[a-z]*\n(.*?)```", zh, flags=re.DOTALL)]
+    zh_code = [c.replace("tutorials/zh/", "tutorials/")
+               for c in re.findall(r"```[a-z]*\n(.*?)```", zh, flags=re.DOTALL)]
     assert zh_code == en_code, (
         f"docs/{_twin(rel)}: the code blocks must be the English page's, unchanged (except for "
         "pointing at tutorials/zh/)")
@@ -156,7 +157,8 @@ _EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
 
 def _external_resources(html):
     found = []
-    for tag, attrs in re.findall(r"<(script|link|img|iframe|source|audio|video|embed)\b([^>]*)>", html, flags=re.IGNORECASE):
+    tags = r"<(script|link|img|iframe|source|audio|video|embed)\b([^>]*)>"
+    for tag, attrs in re.findall(tags, html, flags=re.IGNORECASE):
         if tag.lower() == "link":
             rel = re.search(r'rel="([^"]*)"', attrs)
             if rel and rel.group(1).lower() in ("alternate", "canonical"):
