@@ -38,7 +38,8 @@ def _capture(argv):
 # --- the learning rate, per step -------------------------------------------------------------------------
 def test_lr_csv_holds_the_learning_rate_each_step_used(tiny_data, tmp_path):
     result = train.train(TrainConfig(out=str(tmp_path / "run"), schedule="onecycle", lr=0.1, **FAST))
-    steps, epochs, rates = train.read_lr(result.run_dir)
+    rows = train.read_lr(result.run_dir)
+    steps, epochs, rates = (np.array([r[k] for r in rows]) for k in ("step", "epoch", "lr"))
     # oracle: the same one-cycle schedule stepped by hand, read before each step as the optimiser uses it
     opt = SGD([ms.tensor(np.zeros(1, np.float32), requires_grad=True)], lr=0.1)
     schedule = lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=8)
@@ -63,14 +64,14 @@ def test_lr_csv_after_ctrl_c_and_resume_is_the_same_file(tiny_data, tmp_path):
     out = tmp_path / "stopped"
     assert Trainer(TrainConfig(out=str(out), schedule="onecycle", **FAST), callbacks=[press_ctrl_c]).fit().status \
         == "interrupted"
-    assert train.read_lr(out)[1].tolist() == [1] * 4  # the interrupted epoch's steps are not kept
+    assert [r["epoch"] for r in train.read_lr(out)] == [1] * 4  # the interrupted epoch's steps are not kept
     train.resume(out)
     assert (out / "lr.csv").read_text() == (straight.run_dir / "lr.csv").read_text()
 
 
 def test_the_epoch_line_says_which_learning_rates_the_epoch_used(tiny_data, tmp_path, capsys):
     train.train(TrainConfig(out=str(tmp_path / "run"), schedule="onecycle", lr=0.1, **FAST))
-    _, _, rates = train.read_lr(tmp_path / "run")
+    rates = np.array([r["lr"] for r in train.read_lr(tmp_path / "run")])
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch ")]
     assert f"lr {rates[:4].min():.3g}..{rates[:4].max():.3g}  " in lines[0]
     assert f"lr {rates[4:].min():.3g}..{rates[4:].max():.3g}  " in lines[1]

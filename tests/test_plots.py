@@ -52,7 +52,7 @@ def test_curves_draw_train_and_test_loss_and_accuracy_in_percent(figures):
 def test_curves_draw_the_learning_rate_of_every_step_where_it_happened(figures):
     # a one-cycle-like schedule: 4 steps per epoch, peak in epoch 1, near 0 at the end
     rates = np.array([0.004, 0.05, 0.1, 0.09, 0.07, 0.05, 0.03, 0.02, 0.01, 0.005, 0.001, 0.0004])
-    lr = (np.arange(1, 13), np.repeat([1, 2, 3], 4), rates)
+    lr = [{"step": k + 1, "epoch": k // 4 + 1, "lr": rate} for k, rate in enumerate(rates)]
     viz.plot_curves(METRICS, "unused.png", lr=lr)
     line = figures[0].axes[2].lines[0]
     np.testing.assert_allclose(line.get_xdata(), [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75])

@@ -4,8 +4,6 @@ import csv
 import io
 from pathlib import Path
 
-import numpy as np
-
 from ..io.atomic import atomic_write_text
 from ..io.checkpoint import CheckpointError
 from .config import METRIC_COLUMNS
@@ -38,17 +36,15 @@ def read_metrics(path):
 
 
 def read_lr(path):
-    """Read a run's ``lr.csv`` (or a run folder's) into ``(steps, epochs, lrs)`` NumPy arrays;
-    empty arrays when the file is absent (runs from before it existed)."""
+    """Read a run's ``lr.csv`` (or a run folder's) into a list of dicts ``{"step": int, "epoch": int,
+    "lr": float}``, one per optimiser step; ``[]`` when the file is absent (runs from before it existed)."""
     path = Path(path)
     if path.is_dir():
         path = path / "lr.csv"
     if not path.exists():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return []
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    return (np.array([int(r["step"]) for r in rows], np.int64), np.array([int(r["epoch"]) for r in rows], np.int64),
-            np.array([float(r["lr"]) for r in rows]))
+        return [{"step": int(r["step"]), "epoch": int(r["epoch"]), "lr": float(r["lr"])} for r in csv.DictReader(f)]
 
 
 def logs_lag(run_dir, metrics):

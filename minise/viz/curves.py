@@ -6,7 +6,6 @@ never replaces a good one.
 
 import numpy as np
 
-from ..training.metrics import read_lr
 from .figure import _figure, _save
 
 __all__ = ["plot_curves", "plot_confusion_matrix", "write_curves"]
@@ -18,8 +17,8 @@ def plot_curves(metrics, path, title=None, lr=None):
     ``metrics``: a list of dicts with the columns of ``metrics.csv``
     (epoch, lr, train_loss, train_acc, test_loss, test_acc, ...); accuracies
     are fractions and are drawn in percent, at the end of their epoch.
-    ``lr``: ``(steps, epochs, lrs)`` arrays as :func:`minise.training.read_lr`
-    returns them from ``lr.csv``: the learning rate of every optimiser step,
+    ``lr``: the rows of ``lr.csv`` (dicts with step, epoch, lr, as
+    :func:`minise.training.read_lr` returns them): the learning rate of every optimiser step,
     drawn where the step happened (step k of n in epoch e at e - 1 + k / n), so a
     one-cycle schedule shows its peak and its fall. Without it (a run from
     before lr.csv), the panel draws ``metrics``' lr, the value at each epoch's start.
@@ -34,9 +33,9 @@ def plot_curves(metrics, path, title=None, lr=None):
     ax_acc.plot(epochs, [100 * m["train_acc"] for m in metrics], "o-", label="train")
     ax_acc.plot(epochs, [100 * m["test_acc"] for m in metrics], "s-", label="test")
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy (%)")
-    steps, step_epochs, rates = lr if lr is not None else ((), (), ())
-    if len(rates):
-        ax_lr.plot(_step_positions(np.asarray(step_epochs)), rates, "-", color="tab:green")
+    if lr:
+        step_epochs = np.array([int(r["epoch"]) for r in lr])
+        ax_lr.plot(_step_positions(step_epochs), [float(r["lr"]) for r in lr], "-", color="tab:green")
         ax_lr.set(title="Learning rate (per optimiser step)")
     else:
         ax_lr.plot([e - 1 for e in epochs], [m["lr"] for m in metrics], "o-", color="tab:green")
@@ -91,10 +90,12 @@ def plot_confusion_matrix(matrix, classes, path, title="Confusion matrix"):
 
 def write_curves(trainer, metrics):
     """A Trainer log writer: draw ``curves.png`` in the trainer's run folder from ``metrics``
-    and the per-step learning rates the trainer has just written to ``lr.csv``.
+    and the trainer's per-step learning rates (the rows of ``lr.csv``).
 
         Trainer(config, log_writers=[minise.viz.write_curves]).fit()
     """
     if metrics:
-        plot_curves(metrics, trainer.run_dir / "curves.png", lr=read_lr(trainer.run_dir),
+        done = metrics[-1]["epoch"]  # after Ctrl-C: the steps of the completed epochs only, as in metrics
+        plot_curves(metrics, trainer.run_dir / "curves.png",
+                    lr=[r for r in getattr(trainer, "lr_rows", ()) if int(r["epoch"]) <= done],
                     title=f"{trainer.config.model} on {trainer.config.dataset}")
