@@ -87,6 +87,7 @@ class _Terminal(io.StringIO):
 def test_the_progress_bar_shows_one_speed_and_only_on_a_terminal(tiny_data, tmp_path, monkeypatch, terminal):
     err = _Terminal() if terminal else io.StringIO()
     monkeypatch.setattr("sys.stderr", err)
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # draw every update, however fast the steps (tqdm reads TQDM_*)
     train.train(TrainConfig(out=str(tmp_path / "run"), **dict(FAST, progress=True)))
     text = err.getvalue()
     if terminal:

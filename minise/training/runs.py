@@ -33,7 +33,7 @@ def find_checkpoint(path, which="best"):
         for name in names:
             if (path / name).is_file():
                 return path / name
-        raise FileNotFoundError(f"{path} holds no {' or '.join(names)}: {rule}")
+        raise FileNotFoundError(f"no checkpoint in {path} (no {' or '.join(names)}): {rule}")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: {rule}")
     return path
