@@ -11,6 +11,7 @@ Device strings follow PyTorch: ``"cpu"``, ``"cuda"`` (the current GPU) and
 ``"cuda:N"``.
 """
 
+import sys
 from typing import NamedTuple
 
 import numpy as np
@@ -193,17 +194,39 @@ def parse_device(device):
     )
 
 
+_CUDA_DRIVER = ("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1", "libcuda.so")
+
+
+def _cuda_driver_found():
+    """Whether the NVIDIA driver's CUDA library loads: what a GPU needs besides CuPy (macOS has none)."""
+    import ctypes
+
+    for name in _CUDA_DRIVER:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
 def _require_gpu(device):
     cupy = _import_cupy()
     if cupy is None:
+        if not _cuda_driver_found():  # installing CuPy would not help: say that first
+            raise DeviceError(
+                f"device {device!r} needs an NVIDIA GPU with its CUDA driver, and this machine has none "
+                f"(no CUDA driver library {_CUDA_DRIVER[0]} could be loaded; CuPy is not usable either: "
+                f"{_cupy_error}). Use device='cpu'."
+            )
         raise DeviceError(
-            f"device {device!r} needs CuPy, which could not be imported ({_cupy_error}). "
-            "Install it with: pip install 'minise[gpu]'  (cupy-cuda12x), or use device='cpu'."
+            f"device {device!r}: this machine has a CUDA driver, but CuPy could not be imported "
+            f"({_cupy_error}). Install it with: pip install 'minise[gpu]'  (cupy-cuda12x), or use device='cpu'."
         )
-    if not gpu_available():
+    if not gpu_available():  # cuda_status names the missing link: the driver, a device, a version
         raise DeviceError(
-            f"device {device!r} was asked for, CuPy is installed, but no CUDA GPU answers. "
-            "Check `nvidia-smi`, or use device='cpu'."
+            f"device {device!r} was asked for, but CUDA is not usable here: {cuda_status(probe=False).reason}. "
+            "Use device='cpu'."
         )
     return cupy
 

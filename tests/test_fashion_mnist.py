@@ -112,21 +112,47 @@ def test_an_interrupted_download_resumes_with_range(tmp_path, files):
     check(ds, expected["test"])
 
 
-def test_missing_files_without_download_say_where_to_get_and_put_them(tmp_path):
+def test_missing_files_without_download_are_all_named_at_once_with_address_and_md5(tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         FashionMNIST(tmp_path)
     message = str(info.value)
-    assert FashionMNIST.URL + "train-images-idx3-ubyte.gz" in message
-    assert str(tmp_path / "train-images-idx3-ubyte.gz") in message
+    assert "4 of the 4 files are missing from " + str(tmp_path / "fashion-mnist") in message
+    for name, md5sum in FashionMNIST.MD5S.items():  # all four, not only the first one needed
+        assert f"{FashionMNIST.URL + name} (MD5 {md5sum})" in message
 
 
-def test_no_server_raises_a_download_error_naming_the_file_and_its_place(tmp_path, files):
+def test_the_missing_list_leaves_out_the_files_that_are_there(tmp_path, files):
+    gz, _, _, md5s, _ = files
+    write(tmp_path, {k: v for k, v in gz.items() if k.startswith("train")})
+    with pytest.raises(FileNotFoundError, match="2 of the 4 files are missing") as info:
+        FashionMNIST(tmp_path, train=False, md5s=md5s)
+    assert "t10k-images-idx3-ubyte.gz" in str(info.value) and "train-images" not in str(info.value)
+
+
+def test_no_server_raises_a_download_error_naming_every_missing_file_and_their_place(tmp_path, files):
     _, _, _, md5s, _ = files
     url = closed_port_url("/")
     with pytest.raises(DownloadError) as info:
         FashionMNIST(tmp_path, download=True, url=url, md5s=md5s, progress=False)
-    assert url + "train-images-idx3-ubyte.gz" in str(info.value)
-    assert str(tmp_path / "train-images-idx3-ubyte.gz") in str(info.value)
+    message = str(info.value)
+    assert "Could not download train-images-idx3-ubyte.gz" in message
+    assert all(url + name in message for name in FashionMNIST.MD5S)
+    assert "put them in " + str(tmp_path / "fashion-mnist") in message
+
+
+def test_a_data_folder_means_the_same_given_as_root_or_as_minise_data(tmp_path, files, monkeypatch):
+    gz, _, expected, md5s, _ = files
+    monkeypatch.setenv("MINISE_DATA", str(tmp_path))
+    for folder in (tmp_path, tmp_path / "fashion-mnist"):  # the files in the folder itself, or in its subfolder
+        write(folder, gz)
+        check(FashionMNIST(tmp_path, train=False, md5s=md5s), expected["test"])
+        check(FashionMNIST(train=False, md5s=md5s), expected["test"])
+        for name in gz:
+            (folder / name).unlink()
+    with FileServer({"/" + k: v for k, v in gz.items()}) as server:  # downloads go to the subfolder either way
+        a = FashionMNIST(tmp_path, train=False, download=True, url=server.url("/"), md5s=md5s, progress=False)
+    assert a.root == tmp_path / "fashion-mnist" and (a.root / "t10k-images-idx3-ubyte.gz").is_file()
+    assert FashionMNIST(train=False, md5s=md5s).root == a.root
 
 
 def test_read_idx_parses_big_endian_dimensions():

@@ -40,10 +40,36 @@ def test_curves_draw_train_and_test_loss_and_accuracy_in_percent(figures):
     np.testing.assert_allclose(loss.lines[0].get_ydata(), [2.0, 1.2, 0.8])
     np.testing.assert_allclose(loss.lines[1].get_ydata(), [1.8, 1.3, 1.0])
     np.testing.assert_allclose(acc.lines[1].get_ydata(), [35, 55, 66])
+    # without lr.csv: metrics' lr is the value at each epoch's start, drawn at that start
+    np.testing.assert_allclose(lr.lines[0].get_xdata(), [0, 1, 2])
     np.testing.assert_allclose(lr.lines[0].get_ydata(), [0.1, 0.05, 0.0])
+    assert lr.get_title() == "Learning rate (at the start of each epoch)"
     for ax in fig.axes:
         assert ax.get_title() and ax.get_xlabel() == "epoch" and ax.get_ylabel()
     assert [t.get_text() for t in loss.get_legend().get_texts()] == ["train", "test"]
+
+
+def test_curves_draw_the_learning_rate_of_every_step_where_it_happened(figures):
+    # a one-cycle-like schedule: 4 steps per epoch, peak in epoch 1, near 0 at the end
+    rates = np.array([0.004, 0.05, 0.1, 0.09, 0.07, 0.05, 0.03, 0.02, 0.01, 0.005, 0.001, 0.0004])
+    lr = [{"step": k + 1, "epoch": k // 4 + 1, "lr": rate} for k, rate in enumerate(rates)]
+    viz.plot_curves(METRICS, "unused.png", lr=lr)
+    line = figures[0].axes[2].lines[0]
+    np.testing.assert_allclose(line.get_xdata(), [0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.25, 2.5, 2.75])
+    np.testing.assert_allclose(line.get_ydata(), rates)
+    assert figures[0].axes[2].get_title() == "Learning rate (per optimiser step)"
+
+
+def test_the_curves_legends_cover_no_point(figures):
+    viz.plot_curves(METRICS, "unused.png")
+    fig = figures[0]
+    fig.tight_layout()
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        box = ax.get_legend().get_window_extent()
+        for line in ax.lines:
+            points = ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]))
+            assert not any(box.contains(x, y) for x, y in points), ax.get_title()
 
 
 def test_curves_png_is_written_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
@@ -81,9 +107,9 @@ def test_excitation_plot_has_one_panel_per_stage_with_chosen_classes_and_the_mea
     exc = _excitations()
     viz.plot_excitations(exc, "unused.png", classes=[1, 3])
     axes = figures[0].axes
-    assert [ax.get_title() for ax in axes] == ["layer1.1.se (8 channels)", "layer2.1.se (16 channels)",
-                                               "layer3.1.se (24 channels)"]
-    for ax, name in zip(axes, exc.stage_blocks()):
+    for ax, name, channels in zip(axes, exc.stage_blocks(), (8, 16, 24)):
+        spread = exc.means[name].std(axis=0).mean()  # std of the 4 class means per channel, averaged
+        assert ax.get_title() == f"{name} ({channels} channels, class spread {spread:.3f})"
         b, d, everyone = ax.lines
         np.testing.assert_allclose(b.get_ydata(), exc.means[name][1])
         np.testing.assert_allclose(d.get_ydata(), exc.means[name][3])
@@ -91,6 +117,20 @@ def test_excitation_plot_has_one_panel_per_stage_with_chosen_classes_and_the_mea
         np.testing.assert_allclose(everyone.get_ydata(), weighted)
         assert ax.get_xlabel() == "channel index" and ax.get_ylabel() == "mean excitation"
     assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["b", "d", "all classes"]
+
+
+def test_excitation_classes_by_default_are_those_whose_gates_differ_most():
+    blocks = ["layer1.0.se", "layer2.0.se"]
+    last = np.array([[0.5, 0.5], [0.9, 0.1], [0.5, 0.5], [0.2, 0.9], [0.52, 0.5]])
+    exc = Excitations(blocks, {"layer1.0.se": np.full((5, 3), 0.5), "layer2.0.se": last},
+                      np.array([2, 2, 2, 2, 2]), list("abcde"))
+    # hand math: the mean of all is (0.524, 0.5); squared distances to it: class 1 0.301, class 3 0.265, so
+    # class 1 first; then the farthest from it, class 3 (1.13); then the largest distance to the nearest chosen
+    # class: class 4 0.262 > classes 0 and 2 0.25; class 2, the twin of class 0, comes last
+    assert exc.distinct_classes(3) == [1, 3, 4]
+    assert exc.distinct_classes(5) == [1, 3, 4, 0, 2]
+    assert exc.class_spread("layer1.0.se") == 0.0
+    assert exc.class_spread("layer2.0.se") == pytest.approx(last.std(axis=0).mean())
 
 
 def test_excitation_plot_writes_a_png(tmp_path):

@@ -30,6 +30,28 @@ class Excitations:
         counts = self.counts.astype(np.float64)
         return (self.means[name] * counts[:, None]).sum(axis=0) / max(counts.sum(), 1)
 
+    def class_spread(self, name):
+        """How far the classes' average gates of block ``name`` differ: the standard deviation of the
+        K class means of each channel, averaged over the C channels (tutorial 08's "class spread").
+        0 when every class gets the same average gates."""
+        return float(self.means[name].std(axis=0).mean())
+
+    def distinct_classes(self, k=4, block=None):
+        """``k`` class indices whose average gates differ most at ``block`` (default: the last SE block),
+        for a plot whose lines do not overlap: the class farthest from the all-class mean first, then
+        each time the class farthest (Euclidean, over channels) from the nearest one already chosen."""
+        means = self.means[block or self.blocks[-1]]
+        present = np.flatnonzero(self.counts > 0)
+        if len(present) == 0:
+            return []
+        far = means[present] - self.mean_all(block or self.blocks[-1])[None, :]
+        chosen = [int(present[np.argmax((far ** 2).sum(axis=1))])]
+        while len(chosen) < min(k, len(present)):
+            gaps = ((means[present][:, None, :] - means[chosen][None, :, :]) ** 2).sum(axis=2).min(axis=1)
+            gaps[np.isin(present, chosen)] = -1.0
+            chosen.append(int(present[np.argmax(gaps)]))
+        return chosen
+
     def stage_blocks(self):
         """The last SE block of each stage (the blocks the paper's Figure 6 shows).
 

@@ -35,11 +35,13 @@ from ..tensor import Tensor
 __all__ = ["summary", "Summary"]
 
 
-def summary(model, input_shape=(1, 3, 32, 32), max_depth=None):
+def summary(model, input_shape=(1, 3, 32, 32), max_depth=None, name=None):
     """Run ``model`` once on a random input of ``input_shape`` and tabulate every module.
 
     The model's train/eval flags and BatchNorm statistics are left as they were.
     ``max_depth`` limits the rows printed (1: only the model's direct children).
+    ``name``: what to call the model in the title (e.g. its zoo name "se_resnet20");
+    the title also says whether it has SE blocks, since ResNet and SE-ResNet share a class.
     Returns a :class:`Summary`; ``print()`` it for the table.
     """
     input_shape = tuple(int(n) for n in input_shape)
@@ -100,8 +102,9 @@ def summary(model, input_shape=(1, 3, 32, 32), max_depth=None):
         })
 
     se_blocks = [m for m in model.modules() if isinstance(m, SEBlock)]
+    kind = type(model).__name__ + (f" with {len(se_blocks)} SE blocks" if se_blocks else ", no SE blocks")
     return Summary(
-        model_name=type(model).__name__,
+        model_name=f"{name} ({kind})" if name else kind,
         input_shape=input_shape,
         output_shape=tuple(output.shape) if isinstance(output, Tensor) else None,
         rows=rows,

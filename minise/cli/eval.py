@@ -3,20 +3,22 @@
 from pathlib import Path
 
 from ..io import printable
-from ..training import evaluate, format_confusion, load_model
+from ..training import evaluate, find_checkpoint, format_confusion, load_model
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_confusion_matrix
 from .common import check_writable, plot_text
+from .train import DATA_DIR_HELP, next_steps, print_next
 
 
 def add(sub):
     p = sub.add_parser("eval", help="test accuracy and confusion matrix of a checkpoint",
                        description="Rebuild the model of a checkpoint, report its test accuracy and confusion "
                                    "matrix, and plot the matrix to <checkpoint>-confusion.png (or --out).")
-    p.add_argument("checkpoint", metavar="CKPT", help="a .ckpt file, or a run folder (its best.ckpt)")
+    p.add_argument("checkpoint", metavar="CKPT",
+                   help="a .ckpt file, or a run folder (its best.ckpt, else its last.ckpt)")
     p.add_argument("--dataset", choices=["embedded", "cifar10", "fashion-mnist"],
                    help="default: the checkpoint's")
-    p.add_argument("--data-dir", metavar="DIR")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--subset", type=int, metavar="N",
@@ -31,8 +33,7 @@ def run(args):
     The plot's folder is checked for writing first, before the model and the data are built;
     failures are one line and an exit code (:func:`minise.cli.common.guarded`, docs/files.md).
     """
-    ckpt = Path(args.checkpoint)
-    ckpt = ckpt / "best.ckpt" if ckpt.is_dir() else ckpt
+    ckpt = find_checkpoint(args.checkpoint)
     out = Path(args.out) if args.out else ckpt.with_name(f"{ckpt.stem}-confusion.png")
     if out.is_dir():
         out = out / f"{ckpt.stem}-confusion.png"
@@ -50,4 +51,5 @@ def run(args):
     plot_confusion_matrix(result["confusion"], [plot_text(name) for name in state["classes"]], out,
                           title=plot_text(f"{model_name} on {dataset}: {100 * result['acc']:.2f}% test accuracy"))
     print(f"\nwrote {out}")
+    print_next(next_steps(ckpt.parent, model, evaluate=False))
     return 0

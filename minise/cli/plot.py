@@ -5,28 +5,32 @@ import json
 import zipfile
 from pathlib import Path
 
-import numpy as np
-
 from ..analysis import Excitations, excitations_per_class
 from ..io import CheckpointError, printable
-from ..training import load_model, read_metrics
+from ..nn import SEBlock
+from ..training import find_checkpoint, load_model, read_lr, read_metrics
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_curves, plot_excitations, plot_grad_health
 from .common import check_writable, plot_text
 from .common import error as _error
+from .train import DATA_DIR_HELP
 
 
 def add(sub):
     p = sub.add_parser("plot", help="redraw a run's plots; --excitations: what the SE blocks learned",
-                       description="Redraw curves.png (and grad_health.png) of a run folder. With --excitations, "
-                                   "run the test set through the trained SE model and plot the average "
-                                   "excitation per channel for a few classes and all of them, one panel per "
-                                   "stage (the paper's Figure 6); the numbers go to excitations.npz.")
-    p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--excitations", action="store_true", help="measure and plot SE excitations per class")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    p.add_argument("--classes", metavar="I,J,...", help="class indices to draw (default the first four)")
-    p.add_argument("--data-dir", metavar="DIR")
+                       description="Redraw curves.png (and grad_health.png, excitations.png when their numbers "
+                                   "exist) of a run folder. With --excitations, only measure and draw what the SE "
+                                   "blocks learned: run the test set through the trained SE model and plot the "
+                                   "average excitation per channel for a few classes and all of them, one panel "
+                                   "per stage (the paper's Figure 6); the numbers go to excitations.npz.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, or a .ckpt file in one (--excitations uses it)")
+    p.add_argument("--excitations", action="store_true",
+                   help="measure and plot SE excitations per class (needs a model with SE blocks)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                   help="with --excitations and a run folder: its best.ckpt (default; else last.ckpt) or last.ckpt")
+    p.add_argument("--classes", metavar="I,J,...",
+                   help="class indices to draw (default: the four whose gates differ most at the last SE block)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--device", default="cpu")
     p.add_argument("--subset", type=int, metavar="N",
                    help="only the first N test images (default: as the run was trained; 0: all)")
@@ -34,49 +38,56 @@ def add(sub):
 
 
 def run(args):
-    """``minise plot RUN_DIR``: redraw curves.png (and grad_health.png, excitations.png when
-    their numbers exist); with ``--excitations``, first measure the excitations per class.
+    """``minise plot RUN_DIR``: redraw curves.png (and grad_health.png, excitations.png when their numbers
+    exist); ``--excitations`` measures the excitations per class and draws excitations.png, nothing else.
 
     Failures are one line and an exit code (:func:`minise.cli.common.guarded`, docs/files.md).
     """
-    run_dir = Path(args.run_dir)
-    if run_dir.is_file():
-        run_dir = run_dir.parent
+    path = Path(args.run_dir)
+    run_dir = path.parent if path.is_file() else path
     if not run_dir.is_dir():
-        return _error("plot", f"no run folder at {run_dir}")
+        return _error("plot", f"no run folder at {path}")
     check_writable(run_dir)
-    wrote = []
-    if (run_dir / "metrics.csv").exists():
-        metrics = _read_log(run_dir / "metrics.csv", read_metrics)
-        if metrics:
-            wrote.append(plot_curves(metrics, run_dir / "curves.png", title=_title(run_dir / "config.json")))
-    health = run_dir / "grad_health.csv"
-    if health.exists():
-        wrote.append(_read_log(health, lambda path: plot_grad_health(path, run_dir / "grad_health.png")))
+    classes = None
+    if args.classes is not None:
+        try:
+            classes = [int(c) for c in args.classes.split(",")]
+        except ValueError:
+            return _error("plot", f"--classes takes comma-separated class indices like 0,3,7, got {args.classes!r}")
     numbers = run_dir / "excitations.npz"
+    wrote = []
     if args.excitations:
-        ckpt = run_dir / f"{args.checkpoint}.ckpt"
-        if not ckpt.exists() and args.checkpoint == "best":
-            ckpt = run_dir / "last.ckpt"
+        ckpt = find_checkpoint(path, args.checkpoint)
         model, state = load_model(ckpt, device=args.device)
+        if not any(isinstance(m, SEBlock) for m in model.modules()):
+            return _error("plot", f"--excitations needs a model with SE blocks; {ckpt} holds "
+                                  f"{printable(state['config']['model'])}, which has none (train an se_ model, "
+                                  "e.g. --model se_resnet20)")
         loader = checkpoint_test_loader(state, args.device, data_dir=args.data_dir, subset=args.subset)
         excitations = excitations_per_class(model, loader, classes=[printable(c) for c in state["classes"]])
         wrote.append(excitations.save(numbers))
         _print_excitation_summary(excitations)
+    else:
+        if (run_dir / "metrics.csv").exists():
+            metrics = _read_log(run_dir / "metrics.csv", read_metrics)
+            if metrics:
+                wrote.append(plot_curves(metrics, run_dir / "curves.png", title=_title(run_dir / "config.json"),
+                                         lr=_read_log(run_dir / "lr.csv", read_lr)))
+        health = run_dir / "grad_health.csv"
+        if health.exists():
+            wrote.append(_read_log(health, lambda p: plot_grad_health(p, run_dir / "grad_health.png")))
     if numbers.exists():
         excitations = _read_log(numbers, Excitations.load)
-        classes = args.classes
-        if classes is not None:
-            classes = [int(c) for c in classes.split(",")]
-            bad = [c for c in classes if not 0 <= c < len(excitations.classes)]
-            if bad:
-                return _error("plot", f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
+        bad = [c for c in classes or () if not 0 <= c < len(excitations.classes)]
+        if bad:
+            return _error("plot", f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
         excitations.classes = [plot_text(c) for c in excitations.classes]
         wrote.append(plot_excitations(excitations, run_dir / "excitations.png", classes=classes))
     if not wrote:
-        return _error("plot", f"nothing to plot in {run_dir} (no metrics.csv yet; --excitations needs a checkpoint)")
-    for path in wrote:
-        print(f"wrote {path}")
+        return _error("plot", f"nothing to plot in {run_dir}: no metrics.csv yet (and no excitations.npz; "
+                              "--excitations measures them from a checkpoint)")
+    for written in wrote:
+        print(f"wrote {written}")
     return 0
 
 
@@ -101,10 +112,11 @@ def _title(config_path):
 
 
 def _print_excitation_summary(excitations):
-    """Per stage: how far the per-class averages spread around the overall mean (class specificity)."""
-    print("average excitation per stage (last SE block of each stage):")
+    """Per stage: the mean gate and the class spread (tutorial 08's statistic: the standard deviation of the
+    class means of each channel, averaged over channels; 0 when every class gets the same gates)."""
+    print("average excitation per stage (last SE block of each stage); class spread: the standard deviation "
+          "across classes of each channel's class mean, averaged over channels")
     for name in excitations.stage_blocks():
         means = excitations.means[name]
-        spread = np.abs(means - excitations.mean_all(name)[None, :]).mean()
-        print(f"  {name:<16} {means.shape[1]:>3} channels  mean {means.mean():.3f}  "
-              f"mean |class - all| {spread:.4f}")
+        print(f"  {name:<16} {means.shape[1]:>3} channels  mean gate {means.mean():.3f}  "
+              f"class spread {excitations.class_spread(name):.4f}")

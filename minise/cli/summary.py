@@ -47,7 +47,7 @@ def run(args):
         print(f"minise summary: unknown model {args.name!r}; choose from {', '.join(models.list())}",
               file=sys.stderr)
         return 2
-    print(summary(models.get(args.name, **kwargs), shape, max_depth=args.depth))
+    print(summary(models.get(args.name, **kwargs), shape, max_depth=args.depth, name=args.name))
     return 0
 
 

@@ -1,29 +1,53 @@
 """``minise train``: train a model into a run folder (or resume one)."""
 
 import argparse
+import re
+import shlex
 import sys
 from pathlib import Path
 
-from .. import backend, parallel
+from .. import backend, models, parallel
 from ..io import load_checkpoint, printable, resolve_checkpoint_path
-from ..training import RESUME_OVERRIDES, TrainConfig, Trainer, default_run_dir, write_metrics
+from ..nn import SEBlock
+from ..training import RESUME_OVERRIDES, TrainConfig, Trainer, default_run_dir, read_lr, write_metrics
+from ..training.config import DATASET_DEFAULTS
 from ..training.metrics import check_metric_rows, logs_lag
 from ..viz import plot_curves, write_curves
 from .common import EXIT_INTERRUPTED, check_writable, plot_text
 from .common import error as _error
 
+DATA_DIR_HELP = ("the data folder: a dataset's files are read from DIR itself or from its subfolder "
+                 "(DIR/fashion-mnist/; CIFAR-10: DIR/cifar-10-python.tar.gz or DIR/cifar-10-batches-py/), "
+                 "and downloads go there. $MINISE_DATA means the same; default $MINISE_DATA, else ~/.cache/minise")
+
+
+def _defaults_table():
+    """The per-dataset defaults, one line per dataset, for ``minise train --help``."""
+    lines = []
+    for name, d in DATASET_DEFAULTS.items():
+        warmup = f" (warmup {d['warmup_epochs']:g} epoch)" if d["warmup_epochs"] else ""
+        lines.append(f"  {name:<14} {d['epochs']} epochs, batch {d['batch_size']}, {d['optimizer']} lr {d['lr']:g} "
+                     f"momentum {d['momentum']:g}{' nesterov' if d['nesterov'] else ''}, weight decay "
+                     f"{d['weight_decay']:g}, schedule {d['schedule']}{warmup}, augment {d['augment']}")
+    return "\n".join(lines)
+
 
 def add(sub):
     p = sub.add_parser(
         "train", help="train a model, with a progress bar, curves and resumable checkpoints",
-        description="Train a model and write a run folder (config.json, metrics.csv, last.ckpt, best.ckpt, "
-                    "curves.png). Options left out take the dataset's defaults (see minise.train.DATASET_DEFAULTS). "
-                    "Ctrl-C saves the last completed epoch; --resume continues bit-identically.")
-    p.add_argument("--model", help="a name from minise.models.list() (default se_resnet20)")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a model and write a run folder (config.json, metrics.csv, lr.csv, last.ckpt, best.ckpt, "
+                    "curves.png).\nOptions left out take the dataset's defaults (below). Ctrl-C saves the last "
+                    "completed epoch; --resume continues bit-identically.",
+        epilog="defaults per dataset (a flag you pass replaces its default):\n" + _defaults_table() +
+               "\n  with --optimizer adam: lr 0.001, weight decay 0; adamw: lr 0.001, weight decay 0.01\n\n"
+               "models: " + ", ".join(models.list()))
+    p.add_argument("--model", choices=models.list(), metavar="NAME",
+                   help="the model to train (default se_resnet20; the list is below)")
     p.add_argument("--dataset", choices=["embedded", "cifar10", "fashion-mnist"],
                    help="default: embedded (offline, drawn shapes; not CIFAR-10)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
+    p.add_argument("--epochs", type=int, help="default: the dataset's (below)")
+    p.add_argument("--batch-size", type=int, help="default: the dataset's (below)")
     p.add_argument("--lr", type=float, help="(peak) learning rate")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     p.add_argument("--momentum", type=float)
@@ -35,7 +59,7 @@ def add(sub):
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
     p.add_argument("--seed", type=int, help="default 0")
     p.add_argument("--out", metavar="RUN_DIR", help="default runs/<model>-<dataset>-<time>")
-    p.add_argument("--data-dir", metavar="DIR", help="dataset folder (default $MINISE_DATA or ~/.cache/minise)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--resume", nargs="?", const="", metavar="CKPT",
                    help="continue a run: --resume RUN_DIR/last.ckpt, or --resume with --out RUN_DIR")
     p.add_argument("--subset", type=int, metavar="N", help="use only the first N training and N test images")
@@ -43,7 +67,7 @@ def add(sub):
     p.add_argument("--grad-health", type=int, nargs="?", const=50, metavar="N",
                    help="log gradient norms and update/weight ratios every N steps (default 50) to grad_health.csv")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
-                   help="no progress bar (epoch summaries only)")
+                   help="no progress bar (epoch summaries only); the bar shows only when stderr is a terminal")
     p.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads (ms.set_num_threads: minise's pool and NumPy's BLAS; default all cores)")
     p.set_defaults(run=run)
@@ -52,6 +76,20 @@ def add(sub):
 CLI_FIELDS = ("model", "dataset", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay",
               "nesterov", "schedule", "warmup_epochs", "augment", "device", "seed", "out", "data_dir",
               "subset", "eval_batch_size", "grad_health", "progress")
+
+
+def flag_message(exc):
+    """The library's message in the words of the command line: ``TrainConfig: batch_size must ...`` becomes
+    ``--batch-size must ...`` (the Python API keeps the field names its users typed)."""
+    text = str(exc)
+    if not text.startswith("TrainConfig: "):
+        return text
+    fields = "|".join(sorted(CLI_FIELDS, key=len, reverse=True))
+    return re.sub(rf"\b({fields})\b", lambda m: "--" + m.group(1).replace("_", "-"), text[len("TrainConfig: "):])
+
+
+def _epochs(n):
+    return f"{n} epoch" + ("" if n == 1 else "s")
 
 
 def run(args):
@@ -73,19 +111,42 @@ def run(args):
     result = trainer.fit()
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
-    commands = [(f"minise eval {result.run_dir / 'best.ckpt'}", "accuracy and confusion matrix"),
-                (f"minise plot {result.run_dir}", "redraw curves.png"),
-                (f"minise plot --excitations {result.run_dir}", "what the SE blocks learned")]
-    width = max(len(command) for command, _ in commands)
-    for i, (command, what) in enumerate(commands):
-        print(f"{'next:' if i == 0 else '':<6} {command:<{width}}   # {what}")
+    print_next(next_steps(result.run_dir, result.model))
     return 0
+
+
+def next_steps(run_dir, model, evaluate=True):
+    """The commands worth running next on a run, as (command, what it does): only those that work for this
+    run: ``eval`` of its best.ckpt (unless ``evaluate=False``), ``plot`` when it has metrics.csv,
+    ``plot --excitations`` when the model has SE blocks."""
+    run_dir = Path(run_dir)
+    run = shlex.quote(str(run_dir))
+    steps = []
+    if evaluate and (run_dir / "best.ckpt").is_file():
+        steps.append((f"minise eval {shlex.quote(str(run_dir / 'best.ckpt'))}", "accuracy and confusion matrix"))
+    if (run_dir / "metrics.csv").is_file():
+        steps.append((f"minise plot {run}", "redraw curves.png"))
+    if any(isinstance(m, SEBlock) for m in model.modules()):
+        steps.append((f"minise plot --excitations {run}", "what the SE blocks learned"))
+    return steps
+
+
+def print_next(steps):
+    """``next: <command>   # <what>``, one line per step, aligned (nothing when there is no step)."""
+    if not steps:
+        return
+    width = max(len(command) for command, _ in steps)
+    for i, (command, what) in enumerate(steps):
+        print(f"{'next:' if i == 0 else '':<6} {command:<{width}}   # {what}")
 
 
 def _new_run(given):
     """A Trainer for a new run, after checking (in a second, before any data or model) that --out is writable."""
     config = TrainConfig(**given)
-    resolved = config.resolved()  # bad values fail here, before anything is built
+    try:
+        resolved = config.resolved()  # bad values fail here, before anything is built
+    except ValueError as exc:  # in the words of the command line: the flag, not the field
+        raise ValueError(flag_message(exc)) from None
     config.out = config.out or str(default_run_dir(resolved))
     check_writable(config.out)
     return Trainer(config, log_writers=[write_curves])
@@ -110,7 +171,7 @@ def _resume(args, given):
             print(f"rewrote {run_dir / name} from the checkpoint (it lagged behind)")
         longer = ("pass --epochs N to train longer" if saved["schedule"] == "none" else
                   "its learning-rate schedule has ended; start a new run to train longer")
-        print(f"{Path(path)} already completed {state['epoch']} of {planned} epochs; {longer}")
+        print(f"{Path(path)} already completed {state['epoch']} of {_epochs(planned)}; {longer}")
         return 0
     check_writable(run_dir)
     ignored = sorted(set(given) - set(RESUME_OVERRIDES) - {"out", "dataset"})
@@ -134,5 +195,6 @@ def _catch_up_logs(run_dir, state):
         write_metrics(run_dir / "metrics.csv", metrics)
         wrote.append("metrics.csv")
     config = state["config"]
-    plot_curves(metrics, run_dir / "curves.png", title=plot_text(f"{config['model']} on {config['dataset']}"))
+    plot_curves(metrics, run_dir / "curves.png", title=plot_text(f"{config['model']} on {config['dataset']}"),
+                lr=read_lr(run_dir))
     return wrote + ["curves.png"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import ArrayDataset
-from .download import ChecksumError, default_data_dir, download_url
+from .download import ChecksumError, DownloadError, default_data_dir, download_url
 
 __all__ = ["FashionMNIST", "read_idx"]
 
@@ -68,9 +68,10 @@ def read_idx(raw, source="<bytes>"):
 class FashionMNIST(ArrayDataset):
     """Fashion-MNIST: 70,000 28x28 greyscale images of clothing in 10 classes (60,000 train, 10,000 test).
 
-    root: folder holding the four idx files, e.g. ``/usr/share/datasets/fashion-mnist``
-    (default: ``default_data_dir() / "fashion-mnist"``; a ``root`` without the files is
-    also searched for a ``fashion-mnist/`` subfolder).
+    root: a data folder (default :func:`~minise.data.default_data_dir`: ``$MINISE_DATA``,
+    else ``~/.cache/minise``; ``minise --data-dir`` passes its folder here). The files are
+    read from ``root`` itself when it holds them (``/usr/share/datasets/fashion-mnist``
+    works as it is), else from ``root / "fashion-mnist"``, where downloads go too.
     train: the 60,000 training images, else the 10,000 test images.
     download: fetch missing or corrupt files (MD5-checked, resumable).
     url, md5s, raw_md5s: base address and checksum tables (of the ``.gz`` files and of
@@ -107,13 +108,13 @@ class FashionMNIST(ArrayDataset):
         self.url = url or self.URL
         self.md5s = dict(self.MD5S if md5s is None else md5s)
         self.raw_md5s = dict(self.RAW_MD5S if raw_md5s is None else raw_md5s)
-        if root is None:
-            self.root = default_data_dir() / "fashion-mnist"
-        else:
-            self.root = Path(root).expanduser()
-            if not self._has_files(self.root) and self._has_files(self.root / "fashion-mnist"):
-                self.root = self.root / "fashion-mnist"
+        root = default_data_dir() if root is None else Path(root).expanduser()
+        names = [n for split in (True, False) for n in self.FILES[split]]
+        self.root = root if self._holds(root, names) else root / "fashion-mnist"
         image_name, label_name = self.FILES[bool(train)]
+        if not download and not self._holds(self.root, self.FILES[bool(train)], every=True):
+            raise FileNotFoundError(self._missing_message("Pass download=True (minise train downloads them "
+                                                          "itself), or download them by hand"))
         images = read_idx(self._raw(image_name, download, progress), self.root / image_name)
         labels = read_idx(self._raw(label_name, download, progress), self.root / label_name)
         if images.ndim != 3 or images.shape[1:] != (28, 28):
@@ -124,8 +125,23 @@ class FashionMNIST(ArrayDataset):
             raise ValueError(f"FashionMNIST: {label_name} has labels outside 0..9")
         super().__init__(images[:, None], labels, self.CLASSES)
 
-    def _has_files(self, folder):
-        return all((folder / n).is_file() or (folder / (n + ".gz")).is_file() for n in self.FILES[bool(self.train)])
+    @staticmethod
+    def _holds(folder, names, every=False):
+        """Whether ``folder`` holds any (or every) one of ``names``, as ``<name>.gz`` or ``<name>``."""
+        found = ((folder / n).is_file() or (folder / (n + ".gz")).is_file() for n in names)
+        return all(found) if every else any(found)
+
+    def _missing_message(self, what_to_do):
+        """Every one of the four files that is missing, with its address and MD5, in one message."""
+        names = [n for split in (True, False) for n in self.FILES[split]]
+        missing = [n for n in names if not ((self.root / n).is_file() or (self.root / (n + ".gz")).is_file())]
+        files = "; ".join(f"{self.url + n}.gz (MD5 {self.md5s[n + '.gz']})" for n in missing)
+        return (  # one line: the CLI prints each error as one line
+            f"FashionMNIST: {len(missing)} of the 4 files are missing from {self.root}. {what_to_do} on a "
+            f"machine with internet and put them in {self.root}: {files}. "
+            "(Debian/Ubuntu: apt install dataset-fashion-mnist, then pass the folder "
+            "/usr/share/datasets/fashion-mnist: --data-dir, $MINISE_DATA or root=.)"
+        )
 
     def _raw(self, name, download, progress):
         """The verified, decompressed bytes of one idx file, downloading it when asked and needed."""
@@ -144,15 +160,15 @@ class FashionMNIST(ArrayDataset):
                 f"FashionMNIST: {present[0]} does not match the official checksums (corrupt or a "
                 "different file); delete it, or pass download=True to fetch it again"
             )
-        if not download:
-            raise FileNotFoundError(
-                f"FashionMNIST: {name}.gz not found in {self.root}. Pass download=True, "
-                f"or download {self.url + name}.gz by hand and put it at "
-                f"{gz_path} (Debian/Ubuntu: apt install dataset-fashion-mnist, then "
-                "root='/usr/share/datasets/fashion-mnist')."
-            )
         # A corrupt gz_path is replaced; download_url checks its MD5 again.
-        download_url(self.url + name + ".gz", gz_path, self.md5s[name + ".gz"], progress=progress)
+        try:
+            download_url(self.url + name + ".gz", gz_path, self.md5s[name + ".gz"], progress=progress)
+        except DownloadError as exc:  # offline: name every missing file at once, not one per attempt
+            reason = exc.__cause__ or exc
+            kept = "; the partial download is kept and resumes on the next try" if Path(
+                f"{gz_path}.part").exists() else ""
+            raise DownloadError(self._missing_message(
+                f"Could not download {name}.gz ({reason}{kept}). Download the files by hand")) from exc
         return _gunzip(gz_path.read_bytes(), gz_path)
 
     def _verified(self, path, data, raw, name):

@@ -40,14 +40,15 @@ from .config import (
                        default_run_dir,
 )
 from .evaluate import evaluate, format_confusion
-from .metrics import read_metrics, write_metrics
-from .runs import checkpoint_test_loader, load_model, resume, train
+from .metrics import read_lr, read_metrics, write_metrics
+from .runs import checkpoint_test_loader, find_checkpoint, load_model, resume, train
 from .trainer import Trainer
 
 __all__ = [
     "DATASETS", "OPTIMIZERS", "SCHEDULES", "AUGMENTATIONS", "DATASET_DEFAULTS", "METRIC_COLUMNS",
     "GRAD_HEALTH_COLUMNS", "RESUME_OVERRIDES", "TrainConfig", "TrainResult", "Trainer", "NonFiniteLossError",
-    "NonFiniteStateError", "train", "resume", "evaluate", "format_confusion", "load_model", "checkpoint_test_loader",
-    "load_dataset", "load_datasets", "normalization", "make_train_loader", "make_test_loader", "build_model",
-    "build_optimizer", "build_scheduler", "read_metrics", "write_metrics", "default_run_dir",
+    "NonFiniteStateError", "train", "resume", "evaluate", "format_confusion", "load_model", "find_checkpoint",
+    "checkpoint_test_loader", "load_dataset", "load_datasets", "normalization", "make_train_loader",
+    "make_test_loader", "build_model", "build_optimizer", "build_scheduler", "read_metrics", "read_lr",
+    "write_metrics", "default_run_dir",
 ]

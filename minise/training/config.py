@@ -94,9 +94,9 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig: {key} must be a positive integer, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig: lr must be > 0, got {self.lr!r}")
-        if self.weight_decay < 0 or self.momentum < 0 or self.warmup_epochs < 0 or self.grad_health < 0:
-            raise ValueError("TrainConfig: weight_decay, momentum, warmup_epochs and grad_health must be >= 0, got "
-                             f"{self.weight_decay}, {self.momentum}, {self.warmup_epochs}, {self.grad_health}")
+        for key in ("weight_decay", "momentum", "warmup_epochs", "grad_health"):
+            if not getattr(self, key) >= 0:
+                raise ValueError(f"TrainConfig: {key} must be >= 0, got {getattr(self, key)!r}")
         backend.parse_device(self.device)
 
     def to_dict(self):

@@ -8,6 +8,8 @@ from ..io.atomic import atomic_write_text
 from ..io.checkpoint import CheckpointError
 from .config import METRIC_COLUMNS
 
+LR_COLUMNS = ("step", "epoch", "lr")  # lr.csv: the learning rate each optimiser step used
+
 
 def _write_csv(path, columns, rows):
     buffer = io.StringIO()
@@ -31,6 +33,18 @@ def read_metrics(path):
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in rows]
+
+
+def read_lr(path):
+    """Read a run's ``lr.csv`` (or a run folder's) into a list of dicts ``{"step": int, "epoch": int,
+    "lr": float}``, one per optimiser step; ``[]`` when the file is absent (runs from before it existed)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "lr.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [{"step": int(r["step"]), "epoch": int(r["epoch"]), "lr": float(r["lr"])} for r in csv.DictReader(f)]
 
 
 def logs_lag(run_dir, metrics):

@@ -1,5 +1,7 @@
 """Runs as a whole: train, resume, and load a saved run's model or test set."""
 
+from pathlib import Path
+
 import numpy as np
 
 from ..io.checkpoint import CheckpointError, load_checkpoint
@@ -16,6 +18,25 @@ def train(config, callbacks=(), loss_fn=None):
 def resume(path, **overrides):
     """Continue the run saved at ``path`` (run folder or .ckpt); returns a :class:`TrainResult`."""
     return Trainer.from_checkpoint(path, **overrides).fit()
+
+
+def find_checkpoint(path, which="best"):
+    """The checkpoint ``minise eval`` and ``minise plot`` read from ``path``: a .ckpt file as it is; a run
+    folder's ``best.ckpt``, else its ``last.ckpt`` (``which="last"``: its last.ckpt).
+
+    Raises FileNotFoundError stating that rule, so the message fits every command that uses it.
+    """
+    path = Path(path)
+    rule = "pass a .ckpt file, or a run folder (its best.ckpt, else its last.ckpt)"
+    if path.is_dir():
+        names = ("best.ckpt", "last.ckpt") if which == "best" else ("last.ckpt",)
+        for name in names:
+            if (path / name).is_file():
+                return path / name
+        raise FileNotFoundError(f"no checkpoint in {path} (no {' or '.join(names)}): {rule}")
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}: {rule}")
+    return path
 
 
 def load_model(path, device="cpu"):

@@ -6,6 +6,8 @@ The run folder (``runs/<model>-<dataset>-<time>`` unless ``out`` is given) holds
 - ``metrics.csv``: one row per epoch: epoch, lr (at the epoch's start),
   train_loss, train_acc, test_loss, test_acc (accuracies are fractions),
   time_s, images_per_s (training images per second);
+- ``lr.csv``: one row per optimiser step: step (counted over the run), epoch,
+  lr (the learning rate that step used), what the curves' learning-rate panel draws;
 - ``last.ckpt`` (after every epoch) and ``best.ckpt`` (highest test accuracy);
 - ``curves.png`` when a log writer draws it (``minise train`` passes
   ``minise.viz.write_curves``): loss, accuracy and learning rate;
@@ -71,7 +73,7 @@ from .builders import (
 from .checks import check_fits, non_finite_entries
 from .config import RESUME_OVERRIDES, NonFiniteLossError, NonFiniteStateError, TrainConfig, TrainResult, default_run_dir
 from .evaluate import _labels_of, evaluate
-from .metrics import _write_csv, logs_lag, write_metrics
+from .metrics import LR_COLUMNS, _write_csv, logs_lag, write_metrics
 
 
 class Trainer:
@@ -132,6 +134,7 @@ class Trainer:
         self.best_epoch = 0
         self.metrics = []
         self.grad_health_rows = []
+        self.lr_rows = []          # one per optimiser step: step, epoch, lr (lr.csv)
         if _checkpoint is not None:
             self._load_state(_checkpoint)
         self._last_good = self.snapshot()   # what Ctrl-C writes: the state at the last epoch boundary
@@ -210,14 +213,20 @@ class Trainer:
         self.best_acc = float(state["best_acc"])
         self.best_epoch = int(state["best_epoch"])
         self.metrics = [dict(row) for row in state["metrics"]]
-        health = self.run_dir / "grad_health.csv"
-        if health.exists():  # rows of the interrupted epoch are dropped: it runs again
-            try:
-                with open(health, newline="") as f:
-                    self.grad_health_rows = [row for row in csv.DictReader(f) if int(row["epoch"]) <= self.epoch]
-            except (KeyError, TypeError, ValueError, csv.Error) as exc:
-                raise ValueError(f"{health} is damaged ({type(exc).__name__}: {exc}); move it away to resume "
-                                 "without the earlier gradient-health rows") from None
+        # rows of the interrupted epoch are dropped: it runs again
+        self.grad_health_rows = self._read_rows(self.run_dir / "grad_health.csv")
+        self.lr_rows = self._read_rows(self.run_dir / "lr.csv")
+
+    def _read_rows(self, path):
+        """The rows of one of the run's per-step CSV files up to the last completed epoch ([] if absent)."""
+        if not path.exists():
+            return []
+        try:
+            with open(path, newline="") as f:
+                return [row for row in csv.DictReader(f) if int(row["epoch"]) <= self.epoch]
+        except (KeyError, TypeError, ValueError, csv.Error) as exc:
+            raise ValueError(f"{path} is damaged ({type(exc).__name__}: {exc}); move it away to resume "
+                             "without its earlier rows") from None
 
     @property
     def lr(self):
@@ -236,7 +245,7 @@ class Trainer:
         if not (self.run_dir / "last.ckpt").exists():
             save_checkpoint(self._last_good, self.run_dir / "last.ckpt")
         elif logs_lag(self.run_dir, self.metrics):  # a crash came between last.ckpt and metrics.csv
-            self._write_logs(self.metrics, self.grad_health_rows)
+            self._write_logs(self.metrics, self.grad_health_rows, self.lr_rows)
         self._print_header()
         try:
             while self.epoch < stop:
@@ -283,7 +292,7 @@ class Trainer:
             save_checkpoint(snapshot, self.run_dir / "best.ckpt")
         save_checkpoint(snapshot, self.run_dir / "last.ckpt")
         self._last_good = snapshot
-        self._write_logs(self.metrics, self.grad_health_rows)
+        self._write_logs(self.metrics, self.grad_health_rows, self.lr_rows)
         self._print(self._summary(row, is_best))
 
     def train_epoch(self, epoch):
@@ -306,6 +315,7 @@ class Trainer:
             loss = self.loss_fn(logits, y)
             loss.backward()
             self.global_step += 1
+            self.lr_rows.append({"step": self.global_step, "epoch": epoch, "lr": self.lr})
             health = self.config.grad_health and self.global_step % self.config.grad_health == 0
             before = self._grad_health_before() if health else None
             self.optimizer.step()
@@ -328,10 +338,10 @@ class Trainer:
                 loss_sum += float((losses * np.asarray(pending_n)).sum())
                 correct += int(backend.to_numpy(xp.stack(pending_correct)).sum())
                 seen += sum(pending_n)
-                elapsed = time.perf_counter() - start
-                if self._bar is not None:
-                    self._bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{100 * correct / seen:.1f}%",
-                                          img_s=f"{seen / elapsed:.0f}", refresh=False)
+                if self._bar is not None:  # one speed: images/s since the epoch began (the bar's ETA uses it too)
+                    rate = seen / max(time.perf_counter() - start, 1e-9)
+                    self._bar.set_postfix_str(f"loss {loss_sum / seen:.4f}, acc {100 * correct / seen:.1f}%, "
+                                              f"{rate:.0f} img/s", refresh=False)
                     self._bar.update(len(pending_n))
                 pending_loss, pending_correct, pending_n = [], [], []
         elapsed = time.perf_counter() - start
@@ -363,8 +373,9 @@ class Trainer:
                                           "grad_norm": repr(float(grad_norm)), "update_ratio": repr(float(ratio))})
 
     # --- files and messages ---------------------------------------------------------
-    def _write_logs(self, metrics, grad_health_rows):
+    def _write_logs(self, metrics, grad_health_rows, lr_rows):
         write_metrics(self.run_dir / "metrics.csv", metrics)
+        _write_csv(self.run_dir / "lr.csv", LR_COLUMNS, lr_rows)
         if self.config.grad_health:
             _write_csv(self.run_dir / "grad_health.csv", GRAD_HEALTH_COLUMNS, grad_health_rows)
         for writer in self.log_writers:
@@ -373,9 +384,9 @@ class Trainer:
     def _save_interrupted(self):
         good = self._last_good
         save_checkpoint(good, self.run_dir / "last.ckpt")
-        rows = [r for r in self.grad_health_rows if int(r["epoch"]) <= good["epoch"]]
-        self._write_logs(good["metrics"], rows)
         done = good["epoch"]
+        self._write_logs(good["metrics"], [r for r in self.grad_health_rows if int(r["epoch"]) <= done],
+                         [r for r in self.lr_rows if int(r["epoch"]) <= done])
         state = f"the end of epoch {done}" if done else "the initial weights (no epoch had completed)"
         self._print(
             f"\ninterrupted: saved {self.run_dir / 'last.ckpt'} at {state}; the interrupted epoch will "
@@ -383,12 +394,17 @@ class Trainer:
         )
 
     def _progress(self, epoch, steps):
-        if not self.config.progress:
+        """A tqdm bar over the epoch's batches, or None: with progress off, or when stderr is not a terminal
+        (a log file would get one carriage-return line per update)."""
+        if not self.config.progress or not getattr(sys.stderr, "isatty", lambda: False)():
             return None
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
 
-        return tqdm(total=steps, desc=f"epoch {epoch}/{self.config.epochs}", unit="batch", leave=False,
-                    dynamic_ncols=True, file=sys.stderr)
+        # smoothing=0: the ETA uses the average speed, the same one the bar prints as img/s
+        return tqdm(total=steps, desc=f"epoch {epoch}/{self.config.epochs}", leave=False, dynamic_ncols=True,
+                    file=sys.stderr, smoothing=0,
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} batches "
+                               "[{elapsed}<{remaining}{postfix}]")
 
     def _close_bar(self):
         if self._bar is not None:
@@ -410,15 +426,19 @@ class Trainer:
             f"{verb}: {c.model} ({n_params:,} parameters) on {c.dataset} "
             f"({len(self.train_set)} train / {len(self.test_set)} test images, {len(self.classes)} classes), "
             f"device {c.device}\n"
-            f"  {c.epochs} epochs x {self.steps_per_epoch} steps, batch {c.batch_size}, {optimizer}, lr {c.lr:g}, "
+            f"  {c.epochs} epoch{'' if c.epochs == 1 else 's'} x {self.steps_per_epoch} steps, batch {c.batch_size}, "
+            f"{optimizer}, lr {c.lr:g}, "
             f"weight decay {c.weight_decay:g}, schedule {schedule}, augment {c.augment}, seed {c.seed}\n"
             f"  run folder: {self.run_dir}"
         )
 
     def _summary(self, row, is_best):
+        """The epoch's line; its ``lr`` is the range the learning rate took over the epoch's steps."""
         width = len(str(self.config.epochs))
+        rates = [float(r["lr"]) for r in self.lr_rows if int(r["epoch"]) == row["epoch"]] or [row["lr"]]
+        lr = f"{min(rates):.4g}" if min(rates) == max(rates) else f"{min(rates):.3g}..{max(rates):.3g}"
         return (f"epoch {row['epoch']:>{width}}/{self.config.epochs}  "
                 f"train loss {row['train_loss']:.4f} acc {100 * row['train_acc']:5.2f}%  "
                 f"test loss {row['test_loss']:.4f} acc {100 * row['test_acc']:5.2f}%  "
-                f"lr {row['lr']:.4g}  {row['time_s']:.1f}s  {row['images_per_s']:.0f} img/s"
+                f"lr {lr}  {row['time_s']:.1f}s  {row['images_per_s']:.0f} img/s"
                 + ("  *best*" if is_best else ""))
