@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
+from .resnet import _init_weights  # the same initialisation as the CIFAR ResNets (He et al.)
 from .weights import WeightsError, read_safetensors
 
 __all__ = ["Bottleneck", "ImageNetResNet", "resnet50", "se_resnet50", "load_timm_state_dict",
@@ -135,14 +136,6 @@ class ImageNetResNet(nn.Module):
 
     def forward(self, x):
         return self.fc(F.global_avg_pool2d(self.features(x)))
-
-
-def _init_weights(module):
-    if isinstance(module, nn.Conv2d):
-        nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 # --- timm's weights -----------------------------------------------------------------
