@@ -42,4 +42,6 @@ def run(args):
     print(f"wrote {args.out}: {len(state)} tensors, {count:,} numbers of {model_name} from {path}")
     print("in PyTorch:  import safetensors.torch; twin.load_state_dict(safetensors.torch.load_file("
           f"{str(args.out)!r}))")
+    print("             (twin: the same network built in PyTorch; docs/pytorch.md shows how, e.g. "
+          "minise.models.torch_twins)")
     return 0
