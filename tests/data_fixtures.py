@@ -22,7 +22,32 @@ def md5(data):
 
 
 # --- the server --------------------------------------------------------------
-class FileServer:
+class LoopbackServer:
+    """A ThreadingHTTPServer on 127.0.0.1 (a free port) serving ``Handler`` from a daemon thread;
+    a context manager: entering starts it, leaving shuts it down and joins the thread."""
+
+    default_path = ""
+
+    def _serve(self, handler):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
+
+    def url(self, path=None):
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}{self.default_path if path is None else path}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+class FileServer(LoopbackServer):
     """Serves ``files`` ({"/path": bytes}); ``url(path)`` gives the address.
 
     honour_range: answer ``Range: bytes=N-`` with 206 Partial Content (else 200 and the whole file).
@@ -72,25 +97,11 @@ class FileServer:
             def log_message(self, *args):  # keep the test output quiet
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    def url(self, path=""):
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        self._serve(Handler)
 
     def ranges(self, path):
         """The Range headers of the requests for ``path`` (None where there was none)."""
         return [r for p, r in self.requests if p == path]
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
 
 
 def closed_port_url(path="/file"):

@@ -6,10 +6,11 @@ and in seconds.
 """
 
 import struct
-import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from data_fixtures import LoopbackServer
 
 
 # --- zip files written byte by byte ---------------------------------------------
@@ -51,7 +52,7 @@ def deflate_zeros(n_mib):
 
 
 # --- a server that misbehaves ---------------------------------------------------
-class BadServer:
+class BadServer(LoopbackServer):
     """Serves one misbehaviour on every path: ``mode`` is one of
 
     - "no-length-endless": 200 without Content-Length, then ``body`` repeated until
@@ -62,6 +63,8 @@ class BadServer:
 
     requests: the (path, Range) pairs seen.
     """
+
+    default_path = "/file"
 
     def __init__(self, mode, body=b"x" * 1000, length=None, content_range=None, interval=0.05,
                  max_bytes=64 << 20, max_seconds=10.0):
@@ -118,19 +121,4 @@ class BadServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
-
-    def url(self, path="/file"):
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}{path}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        self._serve(Handler)
