@@ -154,11 +154,15 @@ class NonFiniteLossError(FloatingPointError):
                  if self.phase == "train" else f"on the test set after epoch {self.epoch}")
         text = f"the {self.phase} loss became {self.value} {where}; training stopped."
         if self.run_dir is not None:
-            kept = (f"the end of epoch {self.last_good_epoch}" if self.last_good_epoch
-                    else "the initial weights (no epoch had completed)")
-            text += (f" {Path(self.run_dir) / 'last.ckpt'} still holds {kept}, the last good state."
-                     " Try a smaller --lr, a longer --warmup-epochs, or look for the op with ms.detect_anomaly().")
+            text += self._kept() + " Try a smaller --lr, a longer --warmup-epochs, or look for the op with " \
+                                   "ms.detect_anomaly()."
         return text
+
+    def _kept(self):
+        """Where the last good state is: " RUN/last.ckpt still holds the end of epoch N, ..." """
+        kept = (f"the end of epoch {self.last_good_epoch}" if self.last_good_epoch
+                else "the initial weights (no epoch had completed)")
+        return f" {Path(self.run_dir) / 'last.ckpt'} still holds {kept}, the last good state."
 
     def attach(self, run_dir, last_good_epoch):
         self.run_dir, self.last_good_epoch = run_dir, last_good_epoch
@@ -178,10 +182,7 @@ class NonFiniteStateError(NonFiniteLossError):
         text = (f"after epoch {self.epoch}, {len(self.names)} parameter(s) or buffer(s) hold NaN or infinity "
                 f"({shown}); training stopped and this state was not saved.")
         if self.run_dir is not None:
-            kept = (f"the end of epoch {self.last_good_epoch}" if self.last_good_epoch
-                    else "the initial weights (no epoch had completed)")
-            text += (f" {Path(self.run_dir) / 'last.ckpt'} still holds {kept}, the last good state."
-                     " Try a smaller --lr or a longer --warmup-epochs.")
+            text += self._kept() + " Try a smaller --lr or a longer --warmup-epochs."
         return text
 
 
