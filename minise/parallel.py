@@ -1,18 +1,19 @@
-"""Several cores for the work that BLAS does not do.
+"""Several cores for a training step: the helpers behind ``ms.set_num_threads``.
 
-NumPy hands matrix products to a threaded BLAS, so conv2d's GEMMs already keep
-every core busy. Everything else in a training step -- im2col's copy, padding,
-batch norm, ReLU, the SE block's reweighting, adding up gradients -- is one
-NumPy call on one core, and that serial part caps the speed-up more cores can
-give (Amdahl's law; ``minise bench train --profile`` measures it, and
-docs/benchmarks.md and tutorial 09 work it out).
+NumPy hands a matrix product to a threaded BLAS, but everything else -- im2col's
+copy, padding, batch norm, ReLU, the SE block's reweighting, adding up
+gradients -- is one NumPy call on one core, and that serial part caps the
+speed-up more cores can give (Amdahl's law; ``minise bench train --profile``
+measures it, and docs/benchmarks.md and tutorial 09 work it out).
 
-This module spreads those calls over the cores the way PyTorch does it
-(``at::parallel_for``): cut the arrays along the batch (or channel) axis into
-ONE large chunk per thread, run the same NumPy call on every chunk at the same
-time, wait for all of them. Plain Python threads are enough, because NumPy
-releases the GIL while it copies, runs a ufunc loop or reduces: the chunks
-really run side by side.
+This module spreads that work over the cores the way PyTorch does it
+(``at::parallel_for``): cut the arrays along the batch (or channel) axis,
+run the same NumPy calls on every piece at the same time, wait for all of
+them. Plain Python threads are enough, because NumPy releases the GIL while
+it copies, runs a ufunc loop, reduces or calls BLAS: the pieces really run
+side by side. Two ways to cut:
+
+* chunks, for one NumPy call: ONE large chunk per thread.
 
     parallel_for(n, body, work)         body(slice) for one slice of range(n) per thread
     copyto(dst, src)                    dst[...] = src
@@ -20,20 +21,31 @@ really run side by side.
     reduce("mean", x, axis=(2, 3))      x.sum / x.mean over axes other than 0, chunk by chunk
     einsum("ncm->c", x)                 einsum, split along its first output index
 
-An op calls one of these in one line where it used to call NumPy. With one
-thread, a small array (under ``MIN_CHUNK`` elements a thread) or a CuPy array
-(the GPU has its own parallelism) the helper calls NumPy directly: no pool,
-no overhead.
+* tiles, for an op that makes several passes over big arrays (conv2d: im2col
+  then a GEMM; batch norm: five passes): cache-sized pieces of a few images or
+  channels, each taken through ALL the passes while it is in the core's cache,
+  the tiles shared out among the threads. A pass over a whole 8 MB activation
+  goes to memory and back; two cores share that memory's bandwidth, not their
+  caches.
 
-The same numbers whatever the thread count: a chunk is a slice along an axis
-the call does not reduce over, so every output element is computed from the
-same inputs by the same NumPy loop in the same order, whichever thread
-computes it; and a new result is laid out in memory as NumPy would lay it out
-(a later GEMM rounds differently on another layout). tests/test_parallel.py
-checks it bit for bit, helper by helper and for a whole training step. (BLAS's
-own threads are another matter: OpenBLAS adds a GEMM's partial sums in an
-order that depends on its thread count, so ``set_num_threads``, which sets
-both, gives results equal within float32 rounding: docs/benchmarks.md.)
+    tile_ranges(n, bytes_per_item)      cut range(n) (images, channels) into cache-sized tiles
+    for_each_tile(count, body)          body(t) for every tile, tiles shared out among threads
+
+An op calls a helper in one line where it used to call NumPy. With one thread,
+a small array (under ``MIN_CHUNK`` elements a thread) or a CuPy array (the GPU
+has its own parallelism) the helpers call NumPy directly: no pool, no overhead.
+
+The same numbers whatever the thread count: a chunk or a tile is a slice along
+an axis the call does not reduce over, so every output element is computed
+from the same inputs by the same NumPy loop in the same order, whichever
+thread computes it; a new result is laid out in memory as NumPy would lay it
+out (a later GEMM rounds differently on another layout); and tiles depend on
+the shape, never on the thread count, with each tile's GEMM on one BLAS
+thread. tests/test_parallel.py checks it bit for bit, helper by helper and for
+whole training steps. (Where BLAS's own threads split a GEMM -- a conv on a
+single image, a large linear layer -- OpenBLAS adds the partial sums in an
+order that depends on its thread count: equal within float32 rounding, see
+docs/benchmarks.md#several-cores.)
 
 The thread count is PyTorch's: ``minise.set_num_threads(n)`` sets this pool
 and NumPy's BLAS together; by default it is the number of threads NumPy's
@@ -41,6 +53,7 @@ BLAS uses (all cores, unless ``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS``
 says otherwise).
 """
 
+import itertools
 import os
 import threading
 import time
@@ -51,12 +64,21 @@ from . import backend
 from .backend import get_array_module
 
 __all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elementwise", "reduce",
-           "einsum", "worker_cpu_seconds", "MIN_CHUNK"]
+           "einsum", "tile_ranges", "for_each_tile", "worker_cpu_seconds", "MIN_CHUNK", "TILE_BYTES",
+           "MIN_TILES"]
 
 # A chunk smaller than this many elements (1 MiB of float32) is not worth a thread:
 # handing it over and waiting for it costs 15-60 microseconds (measured on a 2-core
 # machine, idle to busy), about what NumPy takes to stream 1 MiB.
 MIN_CHUNK = 1 << 18
+
+# A tile's working set: about this many bytes (conv2d: a few images' im2col columns; batch norm:
+# a few channels), so that what one step of a tile writes is still in the core's cache when the
+# next step reads it. Measured in docs/benchmarks.md#tiles.
+TILE_BYTES = 2 << 20
+# ... and no tile more than 1/MIN_TILES of the items (rounded up): work for several cores even
+# in a small batch, and any batch of 2 or more images gives conv2d several tiles (for_each_tile).
+MIN_TILES = 8
 
 _num_threads = None     # None: not set yet, follow NumPy's BLAS
 _pool = None            # the worker threads: get_num_threads() - 1 of them (the caller is one)
@@ -341,3 +363,61 @@ def einsum(subscripts, *operands):
 
     parallel_for(extent[split], body, size)
     return out
+
+
+# --- tiles: several steps of an op on a cache-sized piece, a piece per thread ----------------
+def tile_ranges(n, bytes_per_item, like=None):
+    """Cut ``range(n)`` (images of a batch, channels) into tiles of about ``TILE_BYTES`` of
+    working set each, none of more than ceil(n / MIN_TILES) items (so n >= 2 always gives
+    several tiles): a list of (start, stop) pairs covering range(n) in order.
+
+    bytes_per_item: the working set of one item (conv2d: one image's im2col columns; batch
+    norm: one channel of its arrays). like: an array of the op; a CuPy array gets one tile
+    (the GPU has its own parallelism). The tiles depend on the shape only, never on the
+    thread count, so a tiled op computes the same numbers on any number of threads. At least
+    one item a tile.
+    """
+    if like is not None and get_array_module(like) is not np:
+        return [(0, n)]
+    per_tile = max(1, min(TILE_BYTES // max(1, bytes_per_item), -(-n // MIN_TILES)))
+    return [(start, min(n, start + per_tile)) for start in range(0, n, per_tile)]
+
+
+def for_each_tile(count, body):
+    """Call ``body(t)`` for every tile ``t`` in ``range(count)``, the tiles shared out among
+    the threads: each thread takes the next tile not yet taken until none is left.
+
+    body: computes tile t from its inputs and writes its own part of the results (tiles never
+    overlap). Unlike the helpers above, a tile does several steps of an op on its piece
+    (conv2d: im2col AND its GEMM; batch norm: all its passes), so while tiles run on several
+    threads, BLAS runs each GEMM on one thread: the tiles are the parallelism, and a GEMM's
+    rounding then never depends on the thread count. A single tile runs on the calling
+    thread with BLAS's threads (nothing to share out). An exception in any tile is raised
+    here, after the other threads have stopped.
+    """
+    threads = 1 if getattr(_local, "inside", False) else min(get_num_threads(), count)
+    if threads <= 1:      # one thread, or one tile (or none: an empty batch)
+        for t in range(count):
+            body(t)
+        return
+    taken = itertools.count()            # next() on it is atomic: no tile is taken twice
+
+    def take_tiles(_):
+        t = next(taken)
+        while t < count:
+            body(t)
+            t = next(taken)
+
+    blas = backend.blas_threads()
+    backend.set_blas_threads(1)
+    try:
+        pool = _workers()
+        if not pool.busy.acquire(blocking=False):   # another thread of the program is using the pool
+            take_tiles(None)
+            return
+        try:
+            pool.run(take_tiles, [None] * threads)
+        finally:
+            pool.busy.release()
+    finally:
+        backend.set_blas_threads(blas or get_num_threads())

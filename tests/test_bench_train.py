@@ -7,6 +7,7 @@ exclusive times, a known allocation for the memory probe, parameter counts of th
 import re
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from helpers import torch_or_skip
 
 import minise as ms
 import minise.functional as F
-from minise import cli, models
+from minise import cli, models, parallel
 from minise.bench import profile as bench_profile
 from minise.bench import train as bench_train
 from minise.functional import conv
@@ -72,7 +73,7 @@ def test_bench_train_profile_lists_the_kinds_of_work_and_their_shares_add_up(cap
     assert cli.main(SMALL + ["--profile"]) == 0
     out = capsys.readouterr().out.split("profile:")[1]
     rows = {}
-    for kind in ("conv fwd (GEMM)", "conv wgrad (GEMM)", "conv dgrad (GEMM)", "im2col", "batch norm",
+    for kind in ("conv forward (tiles)", "conv backward (tiles)", "batch norm",
                  "elementwise & other ops", "optimiser", "autograd engine & Python"):
         ms_, share = _numbers(_line(out, kind))[:2]
         rows[kind] = share
@@ -83,6 +84,10 @@ def test_bench_train_profile_lists_the_kinds_of_work_and_their_shares_add_up(cap
     busy = [_numbers(line)[2] for line in lines if line]
     assert all(0 <= b <= 4 for b in busy), out          # --threads 1: about one core (a GEMM may spin up more)
     assert re.search(r"^cores busy over the step: \d+\.\d\d of 1$", out, re.MULTILINE), out
+    split = re.search(r"^conv2d's CPU time \((\d+) ms, all threads\): im2col (\d+)%, col2im (\d+)%, "
+                      r"GEMMs and the rest (-?\d+)%$", out, re.MULTILINE)
+    assert split, out
+    assert int(split[1]) > 0 and int(split[2]) > 0 and abs(sum(map(int, split.groups()[1:])) - 100) <= 2
 
 
 def test_profiler_cores_busy_is_cpu_time_over_wall_time(monkeypatch):
@@ -97,18 +102,18 @@ def test_profiler_cores_busy_is_cpu_time_over_wall_time(monkeypatch):
     assert profiler.cores_busy("batch norm") == 1.5
 
 
-def test_profiler_counts_a_gemms_cpu_on_the_process_clock_less_its_inner_calls(monkeypatch):
-    # dgrad (GEMM) from t=0 to 10 with im2col inside from 2 to 5: the GEMM's own work is 7 s of wall
-    # time; the process burnt 20 CPU s over the whole call and 3 of them in im2col -> 17 / 7 cores.
+def test_profiler_counts_a_convs_cpu_on_the_process_clock_less_its_inner_calls(monkeypatch):
+    # conv backward from t=0 to 10 with an inner op from 2 to 5: the conv's own work is 7 s of wall
+    # time; the process burnt 20 CPU s over the whole call and 3 of them in the inner op -> 17 / 7 cores.
     wall, process = iter([0.0, 2.0, 5.0, 10.0]), iter([0.0, 4.0, 7.0, 20.0])
     monkeypatch.setattr(bench_profile.time, "perf_counter", lambda: next(wall))
     monkeypatch.setattr(bench_profile.time, "process_time", lambda: next(process))
     monkeypatch.setattr(bench_profile.time, "thread_time", lambda: 0.0)
     profiler = bench_profile.OpProfiler()
-    im2col = profiler._wrap("im2col", lambda: None)
-    profiler.time("conv dgrad (GEMM)", im2col)
-    assert profiler.totals == {"conv dgrad (GEMM)": 7.0, "im2col": 3.0}
-    assert profiler.cpu["conv dgrad (GEMM)"] == 17.0
+    inner = profiler._wrap("batch norm", lambda: None)
+    profiler.time("conv backward (tiles)", inner)
+    assert profiler.totals == {"conv backward (tiles)": 7.0, "batch norm": 3.0}
+    assert profiler.cpu["conv backward (tiles)"] == 17.0
 
 
 def test_profiler_counts_exclusive_time_and_restores_the_ops(monkeypatch):
@@ -125,14 +130,25 @@ def test_profiler_counts_exclusive_time_and_restores_the_ops(monkeypatch):
     assert (conv.Conv2d.forward, conv._im2col) == originals
 
 
-def test_profiler_times_the_im2col_and_gemm_of_a_real_convolution():
-    x = ms.tensor(np.ones((2, 3, 8, 8), np.float32), requires_grad=True)
-    w = ms.tensor(np.ones((4, 3, 3, 3), np.float32), requires_grad=True)
-    with bench_profile.OpProfiler() as profiler:
-        F.conv2d(x, w, padding=1).sum().backward()
-    for kind in ("im2col", "conv fwd (GEMM)", "conv wgrad (GEMM)", "conv dgrad (GEMM)"):
-        assert profiler.totals[kind] > 0, kind
-    np.testing.assert_allclose(x.grad.numpy()[0, 0, 1:-1, 1:-1], 4 * 9)   # interior pixel: 4 filters x 9 taps
+@pytest.mark.parametrize("threads", [1, 2])
+def test_profiler_times_a_real_convolution_and_counts_im2col_on_every_thread_of_its_tiles(threads, monkeypatch):
+    monkeypatch.setattr(parallel, "TILE_BYTES", 8 * 3 * 9 * 64)      # one image a tile: 4 tiles
+    parallel.set_num_threads(threads)
+    x = ms.tensor(np.ones((4, 8, 8, 8), np.float32), requires_grad=True)
+    w = ms.tensor(np.ones((3, 8, 3, 3), np.float32), requires_grad=True)
+    tiles_run = []
+    original = conv._tile_columns
+    monkeypatch.setattr(conv, "_tile_columns", lambda *a: tiles_run.append(threading.get_ident()) or original(*a))
+    try:
+        with bench_profile.OpProfiler() as profiler:
+            F.conv2d(x, w, padding=1).sum().backward()
+    finally:
+        parallel.set_num_threads(1)
+    for kind in ("conv forward (tiles)", "conv backward (tiles)"):
+        assert profiler.totals[kind] > 0 and profiler.cpu[kind] > 0, kind
+    assert profiler.tile_cpu["im2col"] > 0
+    assert len(tiles_run) == 4 * 3                      # forward: x's columns; backward: x's and gy's
+    np.testing.assert_allclose(x.grad.numpy()[0, 0, 1:-1, 1:-1], 3 * 9)   # interior pixel: 3 filters x 9 taps
 
 
 def test_peak_memory_sees_an_allocation_made_inside_the_step():

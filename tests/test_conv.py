@@ -11,7 +11,7 @@ from helpers import assert_matches_torch, gradcheck_inputs, random_inputs, to_nu
 
 import minise as ms
 import minise.functional as F
-from minise.functional import reference
+from minise.functional import conv, reference
 from minise.functional.conv import Conv2d
 
 # (x shape, weight shape, stride, padding, bias): stride 1/2/3 and mixed, padding 0/1/2 and
@@ -114,8 +114,8 @@ def test_conv2d_backward_leaves_its_inputs_unchanged(device, x_shape, w_shape):
 
 
 @pytest.mark.parametrize("x_shape, w_shape, padding", [
-    ((2, 4, 7, 5), (4, 4, 3, 3), 1),            # O == C: dx's im2col reuses col's buffer
-    ((2, 3, 6, 6), (5, 3, 3, 3), 0),            # O != C: a fresh buffer
+    ((2, 4, 7, 5), (4, 4, 3, 3), 1),            # O == C
+    ((2, 3, 6, 6), (5, 3, 3, 3), 0),            # O != C
     ((1, 2, 6, 7), (2, 2, 5, 3), (2, 0)),
     ((2, 3, 4, 5), (3, 3, 1, 1), 0),
 ])
@@ -128,16 +128,16 @@ def test_conv2d_stride_1_input_gradient_by_convolution_equals_the_col2im_path(de
         op.needs_input_grad = (True, True)
         y = op.forward(x, w)
         gy = ms.tensor(np.random.default_rng(gy_seed).standard_normal(y.shape), device=device).data
-        col = op.saved[2]
-        if path == "convolution":
-            grads.append(op._grad_input_by_convolution(x, w, col, gy))
-        else:
-            grads.append(op._grad_input_by_col2im(x, w, col, gy.transpose(1, 0, 2, 3).reshape(w.shape[0], -1),
-                                                  gy.shape[2:]))
+        if path == "convolution":    # (C, N*H*W) -> (N, C, H, W)
+            dx = op._grad_input_by_convolution(conv._turned(w), op._gy_windows(gy, w, x.shape[2:]), 0, x.shape[0])
+            grads.append(dx.reshape(x.shape[1], x.shape[0], *x.shape[2:]).transpose(1, 0, 2, 3))
+        else:                        # (N, C, H, W)
+            gy_col = gy.transpose(1, 0, 2, 3).reshape(w.shape[0], -1)
+            grads.append(op._grad_input_by_col2im(x.shape, w, gy_col, gy.shape[2:]))
     np.testing.assert_allclose(to_numpy(grads[0]), to_numpy(grads[1]), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("padding", [1, 3])   # 1: by convolution, reusing col; 3 >= kernel: by col2im
+@pytest.mark.parametrize("padding", [1, 3])   # 1: by convolution; 3 >= kernel: by col2im
 def test_conv2d_stride_1_backward_twice_with_retain_graph_matches_the_reference(device, padding):
     x, w = random_inputs([(2, 3, 5, 5), (3, 3, 3, 3)], dtype=np.float64)
     gy = np.random.default_rng(3).standard_normal(reference.conv2d_reference(x, w, None, 1, padding).shape)

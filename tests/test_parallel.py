@@ -1,10 +1,13 @@
-"""minise.parallel: the thread pool for the work BLAS does not do.
+"""minise.parallel: the thread pool, its chunks and its tiles.
 
 Oracles: NumPy's own call on the whole array (every helper must give the same bits,
-in the same memory layout, whatever the thread count), hand counts for parallel_for,
-and a whole SE-ResNet-20 training step run on 1 thread (bit for bit when only minise's
-thread count changes; within float32 rounding when BLAS's changes too).
+in the same memory layout, whatever the thread count), hand counts for parallel_for
+and the tiles, the plain-loop reference convolution, and a whole SE-ResNet-20 training
+step run on 1 thread (bit for bit whatever ``set_num_threads`` says, BLAS's threads
+included; within float32 rounding where BLAS splits a GEMM: a conv on a single image).
 """
+
+import threading
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ import pytest
 import minise as ms
 import minise.functional as F
 from minise import backend, models, optim, parallel
+from minise.functional import reference
 
 THREADS = (1, 2, 3, 4)
 
@@ -263,21 +267,150 @@ def _gradients(threads):
     ms.manual_seed(0)
     model = models.se_resnet20()
     rng = np.random.default_rng(0)
-    x = ms.tensor(rng.standard_normal((8, 3, 32, 32), dtype=np.float32))
-    loss = F.cross_entropy(model(x), ms.tensor(rng.integers(0, 10, 8)))
+    x = ms.tensor(rng.standard_normal((1, 3, 32, 32), dtype=np.float32))
+    loss = F.cross_entropy(model(x), ms.tensor(rng.integers(0, 10, 1)))
     loss.backward()
     return loss.item(), [p.grad.numpy() for p in model.parameters()]
 
 
-def test_se_resnet20_gradients_with_blas_threads_too_agree_within_float32_rounding():
-    """OpenBLAS splits a GEMM differently for each thread count, so its sums are added in
-    another order (docs/benchmarks.md#several-cores): not bit for bit, but within float32
-    rounding (measured here: 6e-6 of each gradient's largest entry after 20 layers)."""
+def test_se_resnet20_gradients_of_a_single_image_agree_within_float32_rounding():
+    """One image is one tile: its GEMMs run on BLAS's threads, and OpenBLAS splits a GEMM
+    differently for each thread count, so its sums are added in another order
+    (docs/benchmarks.md#several-cores): not bit for bit, but within float32 rounding."""
     loss_1, grads_1 = _gradients(1)
     loss_2, grads_2 = _gradients(2)
     assert loss_2 == pytest.approx(loss_1, rel=1e-6)
     for g1, g2 in zip(grads_1, grads_2):
-        np.testing.assert_allclose(g2, g1, rtol=0, atol=1e-4 * np.abs(g1).max())
+        # + 1e-8: the SE block's excitation weights of one image get gradients of ~1e-9, rounding noise
+        np.testing.assert_allclose(g2, g1, rtol=0, atol=1e-4 * np.abs(g1).max() + 1e-8)
+
+
+# --- tiles -------------------------------------------------------------------------------
+@pytest.mark.parametrize("n, item_bytes, expected", [
+    (128, 590_000, [(i, min(128, i + 3)) for i in range(0, 128, 3)]),   # 3 images fill 2 MiB
+    (128, 147_456, [(i, i + 14) for i in range(0, 126, 14)] + [(126, 128)]),
+    (128, 1000, [(i, i + 16) for i in range(0, 128, 16)]),             # tiny images: still 8 tiles
+    (5, 10, [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]),
+    (1, 10**9, [(0, 1)]),                                              # one huge image: one tile
+    (0, 100, []),
+])
+def test_tile_ranges_cut_by_bytes_and_never_into_fewer_than_min_tiles(n, item_bytes, expected):
+    assert parallel.TILE_BYTES == 2 << 20 and parallel.MIN_TILES == 8
+    tiles = parallel.tile_ranges(n, item_bytes)
+    assert tiles == expected
+    for threads in THREADS:      # the shape decides, never the thread count
+        parallel.set_num_threads(threads)
+        assert parallel.tile_ranges(n, item_bytes) == tiles
+
+
+@pytest.mark.parametrize("threads", THREADS)
+def test_for_each_tile_runs_every_tile_once_on_every_thread_with_blas_on_one(threads):
+    if backend.blas_threads() is None:
+        pytest.skip("this NumPy's BLAS does not say its thread count")
+    parallel.set_num_threads(threads)
+    count = 10
+    barrier = threading.Barrier(threads, timeout=10)   # the first tiles wait for each other
+    done, blas, who = [], [], set()
+
+    def body(t):
+        if t < threads:
+            barrier.wait()       # raises BrokenBarrierError if some thread never took a tile
+        done.append(t)
+        blas.append(backend.blas_threads())
+        who.add(threading.get_ident())
+
+    parallel.for_each_tile(count, body)
+    assert sorted(done) == list(range(count))
+    assert len(who) == threads
+    assert set(blas) == {1}                           # each tile's GEMM: one BLAS thread
+    assert backend.blas_threads() == threads          # and BLAS's own count is back
+
+
+def test_for_each_tile_raises_a_tiles_error_after_the_others_finish():
+    parallel.set_num_threads(2)
+    done = []
+
+    def body(t):
+        if t == 3:
+            raise ValueError("tile 3 failed")
+        done.append(t)
+
+    with pytest.raises(ValueError, match="tile 3 failed"):
+        parallel.for_each_tile(6, body)
+    assert sorted(done) == [0, 1, 2, 4, 5]
+    parallel.for_each_tile(2, lambda t: done.append(10 + t))    # the pool still works
+    assert sorted(done)[-2:] == [10, 11]
+
+
+@pytest.mark.parametrize("stride, padding, bias", [(1, 1, True), (2, 1, False), (1, 0, True), (2, 0, False)])
+def test_tiled_conv2d_gives_the_same_bits_on_every_thread_count_and_matches_the_loops(monkeypatch, stride,
+                                                                                     padding, bias):
+    monkeypatch.setattr(parallel, "TILE_BYTES", 5 * 9 * 49 * 4 * 2)    # two images a tile: 4 tiles of 7 images
+    rng = np.random.default_rng(7)
+    x64 = rng.standard_normal((7, 5, 7, 7))
+    w64, b64 = rng.standard_normal((6, 5, 3, 3)), rng.standard_normal(6)
+    results = []
+    for threads in THREADS:
+        parallel.set_num_threads(threads)
+        x = ms.tensor(x64.astype(np.float32), requires_grad=True)
+        w = ms.tensor(w64.astype(np.float32), requires_grad=True)
+        b = ms.tensor(b64.astype(np.float32), requires_grad=True) if bias else None
+        y = F.conv2d(x, w, b, stride=stride, padding=padding)
+        (y * y).sum().backward()
+        results.append([y.numpy(), x.grad.numpy(), w.grad.numpy()] + ([b.grad.numpy()] if bias else []))
+    for got in results[1:]:
+        for expected, value in zip(results[0], got):
+            np.testing.assert_array_equal(value, expected)
+    y_ref = reference.conv2d_reference(x64, w64, b64 if bias else None, stride, padding)
+    dx_ref, dw_ref, db_ref = reference.conv2d_reference_backward(x64, w64, 2 * y_ref, stride, padding)
+    np.testing.assert_allclose(results[0][0], y_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(results[0][1], dx_ref, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(results[0][2], dw_ref, rtol=1e-4, atol=1e-3)
+
+
+def test_tiled_conv2d_in_float64_equals_the_plain_loops_whatever_the_tiles(monkeypatch):
+    rng = np.random.default_rng(8)
+    x64, w64 = rng.standard_normal((9, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    gy = rng.standard_normal((9, 4, 6, 6))
+    dx_ref, dw_ref, _ = reference.conv2d_reference_backward(x64, w64, gy, 1, 1)
+    for tile_bytes in (1, 3 * 9 * 36 * 8 * 4, 1 << 30):    # 1 image a tile, 4 images, 2 (MIN_TILES)
+        monkeypatch.setattr(parallel, "TILE_BYTES", tile_bytes)
+        parallel.set_num_threads(2)
+        x, w = ms.tensor(x64, requires_grad=True), ms.tensor(w64, requires_grad=True)
+        y = F.conv2d(x, w, padding=1)
+        y.backward(ms.tensor(gy))
+        np.testing.assert_allclose(y.numpy(), reference.conv2d_reference(x64, w64, None, 1, 1), rtol=1e-12,
+                                   atol=1e-12)
+        np.testing.assert_allclose(x.grad.numpy(), dx_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(w.grad.numpy(), dw_ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_in_channel_tiles_gives_the_same_bits_on_every_thread_count(monkeypatch, training):
+    monkeypatch.setattr(parallel, "TILE_BYTES", 3 * 6 * 25 * 4)      # one channel a tile
+    rng = np.random.default_rng(9)
+    x64 = _channel_major(rng, (6, 10, 5, 5))
+    results = []
+    for threads in THREADS:
+        parallel.set_num_threads(threads)
+        x = ms.tensor(x64, requires_grad=True)
+        g = ms.tensor(np.linspace(0.5, 2, 10, dtype=np.float32), requires_grad=True)
+        b = ms.tensor(np.linspace(-1, 1, 10, dtype=np.float32), requires_grad=True)
+        rm, rv = ms.tensor(np.full(10, 0.1, np.float32)), ms.tensor(np.full(10, 2.0, np.float32))
+        y = F.batch_norm(x, rm, rv, g, b, training=training)
+        (y * y).sum().backward()
+        results.append([t.numpy() for t in (y, x.grad, g.grad, b.grad, rm, rv)])
+    for got in results[1:]:
+        for expected, value in zip(results[0], got):
+            np.testing.assert_array_equal(value, expected)
+
+
+def test_se_resnet20_training_is_bit_identical_whatever_set_num_threads_says():
+    """Tiles run each conv GEMM on one BLAS thread: even BLAS's thread count changes no bit."""
+    reference_run = _train(1, pin_blas=False)
+    for threads in (2, 3):
+        for expected, got in zip(reference_run, _train(threads, pin_blas=False)):
+            np.testing.assert_array_equal(got, expected)
 
 
 # --- the processor, as `minise info` and the benchmarks print it ------------------------------

@@ -15,10 +15,12 @@ gives it the same thread count and times it in the same process, ALTERNATING
 one minise step and one PyTorch step, so both see the same machine load.
 
 ``--profile`` re-runs a few steps with timing wrapped around every op's forward
-and backward (and conv2d's im2col, col2im and its GEMMs) and prints each kind of
-work as a share of the step, with the cores it kept busy (CPU time / wall time,
-see ``minise.bench.profile``): where the step is serial. The wrappers are
-installed only for those steps: timing costs nothing when the flag is off.
+and backward and prints each kind of work as a share of the step, with the
+cores it kept busy (CPU time / wall time, see ``minise.bench.profile``): where
+the step is serial. conv2d's tiles run im2col and GEMMs on every thread at
+once; a last line splits their CPU time into im2col, col2im and the rest. The
+wrappers are installed only for those steps: timing costs nothing when the
+flag is off.
 
 ``--threads N`` calls ``minise.set_num_threads(N)`` (minise's pool and NumPy's
 BLAS) and gives PyTorch the same count; the processor's name and vector ISA are
@@ -203,7 +205,9 @@ def _row(name, minise_s, torch_s):
 
 
 def _print_profile(profile, data_s, threads):
-    """The --profile table: per kind of work, ms per step, share, and cores busy (CPU time / wall time)."""
+    """The --profile table: per kind of work, ms per step, share, and cores busy (CPU time / wall time);
+    then how conv2d's CPU time splits between im2col, col2im and the rest (the GEMMs)."""
+    profile, tiles = profile
     total = sum(seconds for seconds, _ in profile.values())
     print(f"\nprofile: time per kind of work in one minise train step ({1e3 * total:.0f} ms with the timers, "
           f"{threads} thread{'s' if threads > 1 else ''}; data: its own loader, not part of the step)")
@@ -217,6 +221,12 @@ def _print_profile(profile, data_s, threads):
         serial = sum(seconds for seconds, busy in profile.values() if busy < 1.25)
         line += f"; work that kept about one core busy (< 1.25): {100 * serial / total:.0f}% of the step"
     print(line)
+    conv_cpu = tiles.pop("conv CPU")
+    if conv_cpu > 0:
+        parts = [f"{kind} {100 * tiles.get(kind, 0.0) / conv_cpu:.0f}%" for kind in ("im2col", "col2im")]
+        rest = 100 * (conv_cpu - sum(tiles.get(kind, 0.0) for kind in ("im2col", "col2im"))) / conv_cpu
+        print(f"conv2d's CPU time ({1e3 * conv_cpu:.0f} ms, all threads): {', '.join(parts)}, "
+              f"GEMMs and the rest {rest:.0f}%")
 
 
 def run_bench_train(args):
@@ -312,5 +322,6 @@ def run_bench_train(args):
         print("ratio = minise ms / torch ms (lower is better; 1.00 = as fast as PyTorch)")
 
     if args.profile:
-        _print_profile(profile_steps(model, optimizer, x, y, max(args.steps, 1), busy=True), data_s, threads)
+        _print_profile(profile_steps(model, optimizer, x, y, max(args.steps, 1), busy=True, conv_split=True),
+                       data_s, threads)
     return 0

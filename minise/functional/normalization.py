@@ -7,14 +7,12 @@ from ..dtypes import accumulate_dtype
 from ..tensor import Tensor, as_tensor
 
 
-def _channel_sum(a):
-    """sum over n and m of a (N, C, M) array -> (C,)."""
-    return parallel.einsum("ncm->c", a)              # split over channels, one chunk per thread
-
-
-def _channel_dot(a, b):
-    """sum over n and m of a * b for (N, C, M) arrays -> (C,), without an (N, C, M) temporary."""
-    return parallel.einsum("ncm,ncm->c", a, b)
+def _channel_tiles(x3, arrays):
+    """(start, stop) channel ranges for x3 (N, C, M): each tile ``arrays`` arrays of its channels,
+    about ``parallel.TILE_BYTES``, so that every pass over a tile reads what the last one wrote
+    from the cache. One tile on the GPU."""
+    n, c, m = x3.shape
+    return parallel.tile_ranges(c, arrays * n * m * x3.itemsize, like=x3)
 
 
 class BatchNorm(Function):
@@ -45,7 +43,11 @@ class BatchNorm(Function):
     (no temporary the size of x). Forward and backward each make ONE full-size
     buffer (x - mean, turned into y or dx in place: fresh buffers cost page
     faults). Only x is saved, which the graph keeps anyway: backward recomputes
-    x - mean rather than keeping xhat alive between the passes.
+    x - mean rather than keeping xhat alive between the passes. Every channel is
+    normalised on its own, so the work is cut into tiles of a few channels
+    (``parallel.for_each_tile``): a tile makes all its passes while its
+    channels are in the cache, and the tiles run on every core. Each channel's
+    numbers are the same whatever the tiles.
     """
 
     def __init__(self, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
@@ -62,22 +64,33 @@ class BatchNorm(Function):
         if m == 0:                          # an empty batch: nothing to normalise, nothing to learn
             self.save_for_backward(x, None, None, weight)
             return xp.empty(x.shape, dtype=x.dtype)
+        y = xp.empty_like(x3)               # x3's memory order: channel-major stays channel-major
         if self.training:
-            mean = _channel_sum(x3) / m
-            y = parallel.elementwise(xp.subtract, x3, mean[:, None])   # x3 - mean: becomes y in place below
-            var = _channel_dot(y, y) / m    # biased: this is what normalises the batch
-            if self.running_mean is not None:
-                self.running_mean[...] = (1 - self.momentum) * self.running_mean + self.momentum * mean
-                self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * (var * (m / (m - 1)))
-            inv_std = 1 / xp.sqrt(var + self.eps)
-            parallel.elementwise(xp.multiply, y, (weight * inv_std)[:, None], out=y)
-            parallel.elementwise(xp.add, y, bias[:, None], out=y)
+            mean, var, inv_std = (xp.empty(c, dtype=acc) for _ in range(3))
         else:
             mean = self.running_mean.astype(acc)       # a copy: later training steps update the original
             inv_std = 1 / xp.sqrt(self.running_var.astype(acc) + self.eps)
-            scale = weight * inv_std
-            y = parallel.elementwise(xp.multiply, x3, scale[:, None])
-            parallel.elementwise(xp.add, y, (bias - mean * scale)[:, None], out=y)
+        tiles = _channel_tiles(x3, 2)
+
+        def tile(t):   # channels c0:c1, every pass while they are in the cache
+            ch = slice(*tiles[t])
+            xs, ys = x3[:, ch], y[:, ch]
+            if self.training:
+                mean[ch] = xp.einsum("ncm->c", xs) / m
+                xp.subtract(xs, mean[ch, None], out=ys)            # x - mean: becomes y in place below
+                var[ch] = xp.einsum("ncm,ncm->c", ys, ys) / m       # biased: this is what normalises the batch
+                inv_std[ch] = 1 / xp.sqrt(var[ch] + self.eps)
+                xp.multiply(ys, (weight[ch] * inv_std[ch])[:, None], out=ys)
+                xp.add(ys, bias[ch, None], out=ys)
+            else:
+                scale = weight[ch] * inv_std[ch]
+                xp.multiply(xs, scale[:, None], out=ys)
+                xp.add(ys, (bias[ch] - mean[ch] * scale)[:, None], out=ys)
+
+        parallel.for_each_tile(len(tiles), tile)
+        if self.training and self.running_mean is not None:
+            self.running_mean[...] = (1 - self.momentum) * self.running_mean + self.momentum * mean
+            self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * (var * (m / (m - 1)))
         self.save_for_backward(x, mean, inv_std, weight)
         return y.reshape(x.shape).astype(x.dtype, copy=False)
 
@@ -86,28 +99,37 @@ class BatchNorm(Function):
         xp = get_array_module(gy)
         need_x, need_weight, need_bias = self.needs_input_grad
         n, c = x.shape[:2]
-        xp = get_array_module(gy)
         if x.size == 0:
             zeros = xp.zeros(c, dtype=weight.dtype)
             return xp.zeros(x.shape, dtype=gy.dtype), zeros, zeros
         acc = weight.dtype
         gy3 = gy.reshape(n, c, -1).astype(acc, copy=False)
+        x3 = x.reshape(n, c, -1).astype(acc, copy=False)
         m = n * gy3.shape[2]
-        scale = (weight * inv_std)[:, None]
-        dbeta = _channel_sum(gy3)
-        dgamma = dx = None
-        if need_weight or (need_x and self.training):
-            xc = parallel.elementwise(xp.subtract, x.reshape(n, c, -1).astype(acc, copy=False), mean[:, None])
-            dgamma = _channel_dot(gy3, xc) * inv_std        # sum(gy * xhat)
-        if need_x and self.training:
-            # dx = scale * (gy - dbeta / m - xhat * dgamma / m), built in place in xc's buffer
-            dx = xc
-            parallel.elementwise(xp.multiply, dx, (-inv_std * dgamma / m)[:, None], out=dx)
-            parallel.elementwise(xp.subtract, dx, (dbeta / m)[:, None], out=dx)
-            parallel.elementwise(xp.add, dx, gy3, out=dx)
-            parallel.elementwise(xp.multiply, dx, scale, out=dx)
-        elif need_x:
-            dx = parallel.elementwise(xp.multiply, gy3, scale)
+        dbeta = xp.empty(c, dtype=acc)
+        dgamma = xp.empty(c, dtype=acc) if need_weight or (need_x and self.training) else None
+        dx = xp.empty_like(gy3) if need_x else None
+        tiles = _channel_tiles(gy3, 3)
+
+        def tile(t):   # channels c0:c1, every pass while they are in the cache
+            ch = slice(*tiles[t])
+            gys = gy3[:, ch]
+            scale = (weight[ch] * inv_std[ch])[:, None]
+            dbeta[ch] = xp.einsum("ncm->c", gys)
+            if dgamma is not None:
+                xc = xp.subtract(x3[:, ch], mean[ch, None], out=dx[:, ch] if need_x else None)
+                dgamma[ch] = xp.einsum("ncm,ncm->c", gys, xc) * inv_std[ch]       # sum(gy * xhat)
+            if need_x and self.training:
+                # dx = scale * (gy - dbeta / m - xhat * dgamma / m), built in place in xc's buffer
+                dxs = xc
+                xp.multiply(dxs, (-inv_std[ch] * dgamma[ch] / m)[:, None], out=dxs)
+                xp.subtract(dxs, (dbeta[ch] / m)[:, None], out=dxs)
+                xp.add(dxs, gys, out=dxs)
+                xp.multiply(dxs, scale, out=dxs)
+            elif need_x:
+                xp.multiply(gys, scale, out=dx[:, ch])
+
+        parallel.for_each_tile(len(tiles), tile)
         if dx is not None:
             dx = dx.reshape(x.shape).astype(x.dtype, copy=False)
         return dx, dgamma if need_weight else None, dbeta if need_bias else None
