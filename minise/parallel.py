@@ -13,7 +13,8 @@ them. Plain Python threads are enough, because NumPy releases the GIL while
 it copies, runs a ufunc loop, reduces or calls BLAS: the pieces really run
 side by side. Two ways to cut:
 
-* chunks, for one NumPy call: ONE large chunk per thread.
+* chunks, for one NumPy call (or a few passes over the same slice, as batch
+  norm makes over its channels): ONE large chunk per thread.
 
     parallel_for(n, body, work)         body(slice) for one slice of range(n) per thread
     copyto(dst, src)                    dst[...] = src
@@ -22,11 +23,11 @@ side by side. Two ways to cut:
     einsum("ncm->c", x)                 einsum, split along its first output index
 
 * tiles, for an op that makes several passes over big arrays (conv2d: im2col
-  then a GEMM; batch norm: five passes): cache-sized pieces of a few images or
-  channels, each taken through ALL the passes while it is in the core's cache,
-  the tiles shared out among the threads. A pass over a whole 8 MB activation
-  goes to memory and back; two cores share that memory's bandwidth, not their
-  caches.
+  writes a column matrix 9x its input, then a GEMM reads it): cache-sized
+  pieces of a few images, each taken through ALL the passes while it is in the
+  core's cache, the tiles shared out among the threads. A pass over a whole
+  75 MB matrix goes to memory and back; two cores share that memory's
+  bandwidth, not their caches.
 
     tile_ranges(n, bytes_per_item)      cut range(n) (images, channels) into cache-sized tiles
     for_each_tile(count, body)          body(t) for every tile, tiles shared out among threads
@@ -72,9 +73,9 @@ __all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elem
 # machine, idle to busy), about what NumPy takes to stream 1 MiB.
 MIN_CHUNK = 1 << 18
 
-# A tile's working set: about this many bytes (conv2d: a few images' im2col columns; batch norm:
-# a few channels), so that what one step of a tile writes is still in the core's cache when the
-# next step reads it. Measured in docs/benchmarks.md#tiles.
+# A tile's working set: about this many bytes (conv2d: a few images' im2col columns), so that
+# what one step of a tile writes is still in the core's cache when the next step reads it.
+# Chosen by measurement: docs/benchmarks.md#tiles.
 TILE_BYTES = 2 << 20
 # ... and no tile more than 1/MIN_TILES of the items (rounded up): work for several cores even
 # in a small batch, and any batch of 2 or more images gives conv2d several tiles (for_each_tile).
@@ -371,8 +372,8 @@ def tile_ranges(n, bytes_per_item, like=None):
     working set each, none of more than ceil(n / MIN_TILES) items (so n >= 2 always gives
     several tiles): a list of (start, stop) pairs covering range(n) in order.
 
-    bytes_per_item: the working set of one item (conv2d: one image's im2col columns; batch
-    norm: one channel of its arrays). like: an array of the op; a CuPy array gets one tile
+    bytes_per_item: the working set of one item (conv2d: one image's im2col columns).
+    like: an array of the op; a CuPy array gets one tile
     (the GPU has its own parallelism). The tiles depend on the shape only, never on the
     thread count, so a tiled op computes the same numbers on any number of threads. At least
     one item a tile.
@@ -389,7 +390,7 @@ def for_each_tile(count, body):
 
     body: computes tile t from its inputs and writes its own part of the results (tiles never
     overlap). Unlike the helpers above, a tile does several steps of an op on its piece
-    (conv2d: im2col AND its GEMM; batch norm: all its passes), so while tiles run on several
+    (conv2d: im2col AND its GEMM), so while tiles run on several
     threads, BLAS runs each GEMM on one thread: the tiles are the parallelism, and a GEMM's
     rounding then never depends on the thread count. A single tile runs on the calling
     thread with BLAS's threads (nothing to share out). An exception in any tile is raised

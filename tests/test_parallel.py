@@ -386,8 +386,9 @@ def test_tiled_conv2d_in_float64_equals_the_plain_loops_whatever_the_tiles(monke
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_in_channel_tiles_gives_the_same_bits_on_every_thread_count(monkeypatch, training):
-    monkeypatch.setattr(parallel, "TILE_BYTES", 3 * 6 * 25 * 4)      # one channel a tile
+def test_batch_norm_cut_by_channels_gives_the_same_bits_on_every_thread_count(training):
+    """Every pass of batch norm over a thread's channels runs on that thread (small_chunks: 256
+    elements a chunk, so 10 channels of 150 values are cut among up to 4 threads)."""
     rng = np.random.default_rng(9)
     x64 = _channel_major(rng, (6, 10, 5, 5))
     results = []

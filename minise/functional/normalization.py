@@ -7,14 +7,6 @@ from ..dtypes import accumulate_dtype
 from ..tensor import Tensor, as_tensor
 
 
-def _channel_tiles(x3, arrays):
-    """(start, stop) channel ranges for x3 (N, C, M): each tile ``arrays`` arrays of its channels,
-    about ``parallel.TILE_BYTES``, so that every pass over a tile reads what the last one wrote
-    from the cache. One tile on the GPU."""
-    n, c, m = x3.shape
-    return parallel.tile_ranges(c, arrays * n * m * x3.itemsize, like=x3)
-
-
 class BatchNorm(Function):
     """y = gamma * xhat + beta,   xhat = (x - mean) / sqrt(var + eps),   per channel c.
 
@@ -44,10 +36,10 @@ class BatchNorm(Function):
     buffer (x - mean, turned into y or dx in place: fresh buffers cost page
     faults). Only x is saved, which the graph keeps anyway: backward recomputes
     x - mean rather than keeping xhat alive between the passes. Every channel is
-    normalised on its own, so the work is cut into tiles of a few channels
-    (``parallel.for_each_tile``): a tile makes all its passes while its
-    channels are in the cache, and the tiles run on every core. Each channel's
-    numbers are the same whatever the tiles.
+    normalised on its own, so the channels are cut into one chunk per thread
+    (``parallel.parallel_for``) and each thread makes ALL the passes over its
+    channels: one hand-over per op, not one per pass. Each channel's numbers
+    are the same whatever the cut.
     """
 
     def __init__(self, running_mean=None, running_var=None, training=True, momentum=0.1, eps=1e-5):
@@ -70,10 +62,7 @@ class BatchNorm(Function):
         else:
             mean = self.running_mean.astype(acc)       # a copy: later training steps update the original
             inv_std = 1 / xp.sqrt(self.running_var.astype(acc) + self.eps)
-        tiles = _channel_tiles(x3, 2)
-
-        def tile(t):   # channels c0:c1, every pass while they are in the cache
-            ch = slice(*tiles[t])
+        def normalize(ch):   # channels ch: every pass, on one thread
             xs, ys = x3[:, ch], y[:, ch]
             if self.training:
                 mean[ch] = xp.einsum("ncm->c", xs) / m
@@ -87,7 +76,7 @@ class BatchNorm(Function):
                 xp.multiply(xs, scale[:, None], out=ys)
                 xp.add(ys, (bias[ch] - mean[ch] * scale)[:, None], out=ys)
 
-        parallel.for_each_tile(len(tiles), tile)
+        parallel.parallel_for(c, normalize, x3)
         if self.training and self.running_mean is not None:
             self.running_mean[...] = (1 - self.momentum) * self.running_mean + self.momentum * mean
             self.running_var[...] = (1 - self.momentum) * self.running_var + self.momentum * (var * (m / (m - 1)))
@@ -109,10 +98,7 @@ class BatchNorm(Function):
         dbeta = xp.empty(c, dtype=acc)
         dgamma = xp.empty(c, dtype=acc) if need_weight or (need_x and self.training) else None
         dx = xp.empty_like(gy3) if need_x else None
-        tiles = _channel_tiles(gy3, 3)
-
-        def tile(t):   # channels c0:c1, every pass while they are in the cache
-            ch = slice(*tiles[t])
+        def gradients(ch):   # channels ch: every pass, on one thread
             gys = gy3[:, ch]
             scale = (weight[ch] * inv_std[ch])[:, None]
             dbeta[ch] = xp.einsum("ncm->c", gys)
@@ -129,7 +115,7 @@ class BatchNorm(Function):
             elif need_x:
                 xp.multiply(gys, scale, out=dx[:, ch])
 
-        parallel.for_each_tile(len(tiles), tile)
+        parallel.parallel_for(c, gradients, gy3)
         if dx is not None:
             dx = dx.reshape(x.shape).astype(x.dtype, copy=False)
         return dx, dgamma if need_weight else None, dbeta if need_bias else None
