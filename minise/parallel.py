@@ -48,10 +48,9 @@ single image, a large linear layer -- OpenBLAS adds the partial sums in an
 order that depends on its thread count: equal within float32 rounding, see
 docs/benchmarks.md#several-cores.)
 
-The thread count is PyTorch's: ``minise.set_num_threads(n)`` sets this pool
-and NumPy's BLAS together; by default it is the number of threads NumPy's
-BLAS uses (all cores, unless ``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS``
-says otherwise).
+The thread count is PyTorch's: ``minise.set_num_threads(n)`` sets this pool and NumPy's
+BLAS together; by default, the threads NumPy's BLAS uses (all cores, unless
+``OMP_NUM_THREADS`` or ``OPENBLAS_NUM_THREADS`` says otherwise).
 """
 
 import itertools
@@ -64,8 +63,8 @@ import numpy as np
 from . import backend
 from .backend import get_array_module
 
-__all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elementwise", "reduce",
-           "einsum", "tile_ranges", "for_each_tile", "worker_cpu_seconds", "MIN_CHUNK", "TILE_BYTES",
+__all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elementwise", "reduce", "einsum",
+           "tile_ranges", "for_each_tile", "worker_cpu_seconds", "in_worker_chunk", "MIN_CHUNK", "TILE_BYTES",
            "MIN_TILES"]
 
 # A chunk smaller than this many elements (1 MiB of float32) is not worth a thread:
@@ -73,12 +72,11 @@ __all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elem
 # machine, idle to busy), about what NumPy takes to stream 1 MiB.
 MIN_CHUNK = 1 << 18
 
-# A tile's working set: about this many bytes (conv2d: a few images' im2col columns), so that
-# what one step of a tile writes is still in the core's cache when the next step reads it.
-# Chosen by measurement: docs/benchmarks.md#tiles.
+# A tile's working set: about this many bytes (conv2d: a few images' im2col columns), so that what
+# one step of a tile writes is still in the core's cache when the next step reads it (chosen by
+# measurement: docs/benchmarks.md#tiles); and no tile more than 1/MIN_TILES of the items, so that
+# even a small batch feeds several cores and any batch of 2+ images gives conv2d several tiles.
 TILE_BYTES = 2 << 20
-# ... and no tile more than 1/MIN_TILES of the items (rounded up): work for several cores even
-# in a small batch, and any batch of 2 or more images gives conv2d several tiles (for_each_tile).
 MIN_TILES = 8
 
 _num_threads = None     # None: not set yet, follow NumPy's BLAS
@@ -180,6 +178,12 @@ def _workers():
 
 _worker_cpu = [0.0]          # CPU seconds the pool's workers spent in chunks (for the profiler)
 _worker_cpu_lock = threading.Lock()
+
+
+def in_worker_chunk():
+    """True on a thread that is running a chunk or tile of this pool (a nested helper call
+    there runs serially, on that thread)."""
+    return getattr(_local, "inside", False)
 
 
 def worker_cpu_seconds():
@@ -367,41 +371,65 @@ def einsum(subscripts, *operands):
 
 
 # --- tiles: several steps of an op on a cache-sized piece, a piece per thread ----------------
-def tile_ranges(n, bytes_per_item, like=None):
+def tile_ranges(n, bytes_per_item, like=None, min_per_tile=1):
     """Cut ``range(n)`` (images of a batch, channels) into tiles of about ``TILE_BYTES`` of
     working set each, none of more than ceil(n / MIN_TILES) items (so n >= 2 always gives
     several tiles): a list of (start, stop) pairs covering range(n) in order.
 
-    bytes_per_item: the working set of one item (conv2d: one image's im2col columns).
-    like: an array of the op; a CuPy array gets one tile
-    (the GPU has its own parallelism). The tiles depend on the shape only, never on the
-    thread count, so a tiled op computes the same numbers on any number of threads. At least
-    one item a tile.
+    bytes_per_item: the working set of one item (conv2d: one image's im2col columns). like: an
+    array of the op; a CuPy array gets one tile (the GPU has its own parallelism).
+    min_per_tile: at least this many items a tile (conv2d's backward: so that its dW partial
+    sums never take more memory than their columns). The tiles depend on the shape only, never
+    on the thread count, so a tiled op computes the same numbers on any number of threads.
     """
     if like is not None and get_array_module(like) is not np:
         return [(0, n)]
-    per_tile = max(1, min(TILE_BYTES // max(1, bytes_per_item), -(-n // MIN_TILES)))
+    per_tile = min(TILE_BYTES // max(1, bytes_per_item), -(-n // MIN_TILES))
+    per_tile = max(1, min_per_tile, per_tile)
     return [(start, min(n, start + per_tile)) for start in range(0, n, per_tile)]
+
+
+_blas_lock = threading.Lock()
+_blas_single = {"callers": 0, "threads": None}   # for_each_tile calls running, BLAS's count before
+
+
+def _blas_on_one_thread(enter):
+    """BLAS on one thread from the first running for_each_tile to the last; False: can't be set."""
+    with _blas_lock:
+        if enter:
+            if _blas_single["callers"] == 0:
+                _blas_single["threads"] = backend.blas_threads()
+                if not backend.set_blas_threads(1):
+                    return False
+            _blas_single["callers"] += 1
+        else:
+            _blas_single["callers"] -= 1
+            if _blas_single["callers"] == 0:
+                backend.set_blas_threads(_blas_single["threads"] or get_num_threads())
+        return True
 
 
 def for_each_tile(count, body):
     """Call ``body(t)`` for every tile ``t`` in ``range(count)``, the tiles shared out among
     the threads: each thread takes the next tile not yet taken until none is left.
 
-    body: computes tile t from its inputs and writes its own part of the results (tiles never
-    overlap). Unlike the helpers above, a tile does several steps of an op on its piece
-    (conv2d: im2col AND its GEMM), so while tiles run on several
-    threads, BLAS runs each GEMM on one thread: the tiles are the parallelism, and a GEMM's
-    rounding then never depends on the thread count. A single tile runs on the calling
-    thread with BLAS's threads (nothing to share out). An exception in any tile is raised
-    here, after the other threads have stopped.
+    body: computes tile t and writes its own part of the results (tiles never overlap). A tile
+    does several steps of an op (conv2d: im2col AND its GEMM), so while tiles run on several
+    threads BLAS runs each GEMM on one: the tiles are the parallelism, and a GEMM's rounding
+    never depends on the thread count. A single tile runs on the calling thread with BLAS's
+    threads; so do all tiles where minise cannot set BLAS's thread count (not OpenBLAS). No
+    small-work cutoff (it would change which GEMMs run on one BLAS thread): a tiny op pays the
+    hand-over, some 20 microseconds. An exception in a tile is raised here, once the other
+    threads have finished the remaining tiles.
     """
     threads = 1 if getattr(_local, "inside", False) else min(get_num_threads(), count)
-    if threads <= 1:      # one thread, or one tile (or none: an empty batch)
+    if threads <= 1 or not _blas_on_one_thread(True):   # one thread, one tile (or none: an empty batch)
         for t in range(count):
             body(t)
         return
-    taken = itertools.count()            # next() on it is atomic: no tile is taken twice
+    # next() on an itertools.count is atomic under the GIL: no tile is taken twice. (A Python
+    # without the GIL would need a lock here.)
+    taken = itertools.count()
 
     def take_tiles(_):
         t = next(taken)
@@ -409,8 +437,6 @@ def for_each_tile(count, body):
             body(t)
             t = next(taken)
 
-    blas = backend.blas_threads()
-    backend.set_blas_threads(1)
     try:
         pool = _workers()
         if not pool.busy.acquire(blocking=False):   # another thread of the program is using the pool
@@ -421,4 +447,4 @@ def for_each_tile(count, body):
         finally:
             pool.busy.release()
     finally:
-        backend.set_blas_threads(blas or get_num_threads())
+        _blas_on_one_thread(False)

@@ -326,6 +326,62 @@ def test_for_each_tile_runs_every_tile_once_on_every_thread_with_blas_on_one(thr
     assert backend.blas_threads() == threads          # and BLAS's own count is back
 
 
+def test_tile_ranges_keep_min_per_tile_items_whatever_the_bytes():
+    # se_resnet50's 512-channel 3x3 conv at 7x7: 225 KiB of columns an image would give 2-image
+    # tiles, each with a 9 MiB dW partial; 11 images a tile keep the partials under the columns.
+    tiles = parallel.tile_ranges(128, 512 * 9 * 49 * 4, min_per_tile=-(-512 // 49))
+    assert tiles == [(i, min(128, i + 11)) for i in range(0, 128, 11)]
+
+
+def test_two_program_threads_running_tiles_at_once_leave_blas_as_they_found_it():
+    if backend.blas_threads() is None:
+        pytest.skip("this NumPy's BLAS does not say its thread count")
+    parallel.set_num_threads(2)
+    first_inside, second_done = threading.Event(), threading.Event()
+
+    def slow_tiles():
+        def body(t):
+            first_inside.set()
+            second_done.wait(10)      # the other program thread runs its tiles meanwhile
+        parallel.for_each_tile(2, body)
+
+    other = threading.Thread(target=slow_tiles)
+    other.start()
+    assert first_inside.wait(10)
+    seen = []
+    parallel.for_each_tile(3, lambda t: seen.append(backend.blas_threads()))
+    second_done.set()
+    other.join(10)
+    assert seen == [1, 1, 1]                     # the pool was busy: this caller ran its tiles itself
+    assert backend.blas_threads() == 2           # and BLAS is back to 2 once both are done
+
+
+def test_for_each_tile_runs_on_the_calling_thread_where_blas_cannot_be_set(monkeypatch):
+    parallel.set_num_threads(2)
+    monkeypatch.setattr(backend, "set_blas_threads", lambda n: False)   # e.g. MKL: minise can't set it
+    who = []
+    parallel.for_each_tile(4, lambda t: who.append((t, threading.get_ident())))
+    assert who == [(t, threading.get_ident()) for t in range(4)]
+
+
+def test_tiled_conv2d_adds_float16_bias_and_weight_gradients_in_float32(monkeypatch):
+    monkeypatch.setattr(parallel, "TILE_BYTES", 1)            # one image a tile: 8 partial sums
+    rng = np.random.default_rng(10)
+    x64, w64 = rng.standard_normal((8, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    gy64 = rng.standard_normal((8, 4, 6, 6))
+    x = ms.tensor(x64.astype(np.float16), requires_grad=True)
+    w = ms.tensor(w64.astype(np.float16), requires_grad=True)
+    b = ms.tensor(np.zeros(4, np.float16), requires_grad=True)
+    F.conv2d(x, w, b, padding=1).backward(ms.tensor(gy64.astype(np.float16)))
+    assert b.grad.dtype == ms.float16 and w.grad.dtype == ms.float16
+    db = gy64.astype(np.float16).astype(np.float64).sum(axis=(0, 2, 3))
+    np.testing.assert_allclose(b.grad.numpy(), db, rtol=2**-11, atol=2**-14)   # one float16 rounding: half an ulp
+    _, dw, _ = reference.conv2d_reference_backward(x64.astype(np.float16).astype(np.float64),
+                                                   w64.astype(np.float16).astype(np.float64),
+                                                   gy64.astype(np.float16).astype(np.float64), 1, 1)
+    np.testing.assert_allclose(w.grad.numpy(), dw, rtol=2e-3, atol=2e-2)
+
+
 def test_for_each_tile_raises_a_tiles_error_after_the_others_finish():
     parallel.set_num_threads(2)
     done = []

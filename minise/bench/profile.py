@@ -65,13 +65,18 @@ class OpProfiler:
         self._lock = threading.Lock()
 
     def _wrap_cpu(self, kind, fn):
-        """fn, adding the CPU time of the thread that calls it to ``tile_cpu[kind]`` (any thread)."""
+        """fn, adding its CPU time to ``tile_cpu[kind]``: the calling thread's (any thread), plus,
+        for a call outside a tile, the pool workers' (the call may split its copy among them)."""
+        def clock(outside):
+            return time.thread_time() + (parallel.worker_cpu_seconds() if outside else 0.0)
+
         def timed(*args, **kwargs):
-            start = time.thread_time()
+            outside = not parallel.in_worker_chunk()
+            start = clock(outside)
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent = time.thread_time() - start
+                spent = clock(outside) - start
                 with self._lock:
                     self.tile_cpu[kind] += spent
         return timed

@@ -221,6 +221,10 @@ def _print_profile(profile, data_s, threads):
         serial = sum(seconds for seconds, busy in profile.values() if busy < 1.25)
         line += f"; work that kept about one core busy (< 1.25): {100 * serial / total:.0f}% of the step"
     print(line)
+    if threads > 1 and cpu / total < 1.1:
+        print(f"note: {threads} threads kept only about one core busy: another program is probably using "
+              f"the CPU (see the load average above), so the tiles and chunks waited for a core. "
+              f"Measure again on a quiet machine.")
     conv_cpu = tiles.pop("conv CPU")
     if conv_cpu > 0:
         parts = [f"{kind} {100 * tiles.get(kind, 0.0) / conv_cpu:.0f}%" for kind in ("im2col", "col2im")]

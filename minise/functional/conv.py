@@ -10,9 +10,11 @@ matrix product (one GEMM), which BLAS runs near the machine's peak:
 
 col2im is im2col's adjoint: it adds every entry of a column matrix back onto
 the pixel it was copied from. The backward pass of conv2d is two more GEMMs and
-one col2im. The plain-loop versions in ``minise.functional.reference`` compute
-the same numbers one multiply at a time, for reading and for the tests.
-See docs/derivations.md#conv2d.
+one col2im. On the CPU, conv2d does all this on tiles of a few images at a
+time -- a block of col's columns, one GEMM per tile -- so that the columns stay
+in the cache (see :class:`Conv2d`). The plain-loop versions in
+``minise.functional.reference`` compute the same numbers one multiply at a
+time, for reading and for the tests. See docs/derivations.md#conv2d.
 """
 
 import numpy as np
@@ -20,6 +22,7 @@ import numpy as np
 from .. import parallel
 from ..autograd import Function
 from ..backend import get_array_module
+from ..dtypes import accumulate_dtype
 from ..tensor import Tensor
 
 __all__ = ["im2col", "col2im", "conv2d", "Conv2d", "conv_output_size"]
@@ -228,7 +231,9 @@ class Conv2d(Function):
     are cut the same way. Only dW and db, sums over every column, are added up
     tile by tile, in tile order. Backward makes the tile's columns again
     instead of keeping col from forward: cheaper than a trip through memory,
-    and it frees 9x the activations. On the GPU the batch is one tile.
+    and it frees 9x the activations. What forward keeps for backward: x, the
+    weight and x zero-padded (a copy about 1.1x x when padding > 0; x itself
+    when padding is 0). On the GPU the batch is one tile.
 
     dx is skipped when x needs no gradient (the first conv of a network sees
     the images). See docs/derivations.md#conv2d.
@@ -277,9 +282,14 @@ class Conv2d(Function):
         need_x, need_w = self.needs_input_grad[0], self.needs_input_grad[1]
         need_b = len(self.needs_input_grad) == 3 and self.needs_input_grad[2]
         by_convolution = need_x and self.stride == (1, 1) and self.padding[0] < kh and self.padding[1] < kw
-        tiles = _tiles(x, kh * kw * max(C * Ho * Wo, O * H * W if by_convolution else 0))
-        gw_parts = xp.empty((len(tiles), O, C * kh * kw), dtype=weight.dtype) if need_w else None
-        gb_parts = xp.empty((len(tiles), O), dtype=gy.dtype) if need_b else None
+        # A tile builds x's columns (for dW) and, for stride 1, gy's (for dx): sized by the bigger.
+        # Each tile also keeps a dW partial sum (O*C*kh*kw): at least O / (Ho*Wo) images a tile,
+        # so that the partials never take more memory than the columns they come from.
+        tiles = _tiles(x, kh * kw * max(C * Ho * Wo, O * H * W if by_convolution else 0),
+                       min_per_tile=-(-O // max(1, Ho * Wo)) if need_w else 1)
+        acc = accumulate_dtype(weight.dtype)    # float16 partial sums are added in float32, as PyTorch
+        gw_parts = xp.empty((len(tiles), O, C * kh * kw), dtype=acc) if need_w else None
+        gb_parts = xp.empty((len(tiles), O), dtype=accumulate_dtype(gy.dtype)) if need_b else None
         ph, pw = self.padding
         if by_convolution:
             gx = xp.empty((C, N, H, W), dtype=x.dtype)
@@ -298,18 +308,20 @@ class Conv2d(Function):
                 # long, thin matrices.
                 gw_parts[t] = (_tile_columns(windows, n0, n1) @ gy_col.T).T
             if need_b:
-                gb_parts[t] = gy_col.sum(axis=1)
+                gb_parts[t] = gy_col.sum(axis=1, dtype=gb_parts.dtype)
             if by_convolution:
                 self._grad_input_by_convolution(w_turned, gy_windows, n0, n1, out=_rows(gx, n0, n1))
             elif need_x:
                 self._grad_input_by_col2im((n1 - n0, C, H, W), weight, gy_col, (Ho, Wo), gx_pad[:, n0:n1])
 
         parallel.for_each_tile(len(tiles), tile)
-        gw = gw_parts.sum(axis=0).reshape(weight.shape) if need_w else None   # tile by tile, in order
+        gw = None
+        if need_w:                                    # tile by tile, in order
+            gw = gw_parts.sum(axis=0).reshape(weight.shape).astype(weight.dtype, copy=False)
         gx = gx.transpose(1, 0, 2, 3) if need_x else None                      # (N, C, H, W), channel-major
         if len(self.needs_input_grad) == 2:
             return gx, gw
-        return gx, gw, gb_parts.sum(axis=0) if need_b else None
+        return gx, gw, gb_parts.sum(axis=0).astype(gy.dtype, copy=False) if need_b else None
 
     def _grad_input_by_col2im(self, x_shape, weight, gy_col, out_hw, gx_pad=None):
         """dx = col2im(W_col^T @ gy_col): the textbook backward, for any stride. (n, C, H, W).
@@ -342,10 +354,11 @@ def _turned(weight):
     return weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3).reshape(C, -1)
 
 
-def _tiles(x, col_elements_per_image):
+def _tiles(x, col_elements_per_image, min_per_tile=1):
     """(start, stop) image ranges of x's batch: cache-sized tiles on the CPU, one tile on the GPU.
     col_elements_per_image: what one image's columns take (the biggest im2col of the pass)."""
-    return parallel.tile_ranges(x.shape[0], col_elements_per_image * x.itemsize, like=x)
+    return parallel.tile_ranges(x.shape[0], col_elements_per_image * x.itemsize, like=x,
+                                min_per_tile=min_per_tile)
 
 
 def _rows(a, n0, n1):
