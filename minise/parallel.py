@@ -20,7 +20,6 @@ side by side. Two ways to cut:
     copyto(dst, src)                    dst[...] = src
     elementwise(xp.maximum, x, 0)       a ufunc (or any f(*chunks, out=chunk)), chunk by chunk
     reduce("mean", x, axis=(2, 3))      x.sum / x.mean over axes other than 0, chunk by chunk
-    einsum("ncm->c", x)                 einsum, split along its first output index
 
 * tiles, for an op that makes several passes over big arrays (conv2d: im2col
   writes a column matrix 9x its input, then a GEMM reads it): cache-sized
@@ -63,7 +62,7 @@ import numpy as np
 from . import backend
 from .backend import get_array_module
 
-__all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elementwise", "reduce", "einsum",
+__all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elementwise", "reduce",
            "tile_ranges", "for_each_tile", "worker_cpu_seconds", "in_worker_chunk", "MIN_CHUNK", "TILE_BYTES",
            "MIN_TILES"]
 
@@ -340,33 +339,6 @@ def reduce(method, x, axis, keepdims=False):
         call(x[chunk], out=out[chunk])
 
     parallel_for(x.shape[0], body, x.size)
-    return out
-
-
-def einsum(subscripts, *operands):
-    """``xp.einsum(subscripts, *operands)``, cut along the first index of the output.
-
-    subscripts: explicit, with ``->`` and a one-index output, e.g. ``"ncm->c"`` (a sum per
-    channel) or ``"ncm,ncm->c"`` (a dot product per channel); other forms run on one thread.
-    No operand may repeat an index (no diagonals). The result has
-    ``numpy.result_type(*operands)``.
-    """
-    inputs, _, output = subscripts.replace(" ", "").partition("->")
-    size = max(op.size for op in operands)
-    if (get_array_module(*operands) is not np or len(output) != 1 or size < 2 * MIN_CHUNK
-            or get_num_threads() == 1):
-        return get_array_module(*operands).einsum(subscripts, *operands)
-    letters = inputs.split(",")
-    extent = {c: n for letters_i, op in zip(letters, operands) for c, n in zip(letters_i, op.shape)}
-    split = output
-    out = np.empty(extent[split], dtype=np.result_type(*operands))
-
-    def body(chunk):
-        parts = [op[(slice(None),) * ix.index(split) + (chunk,)] if split in ix else op
-                 for ix, op in zip(letters, operands)]
-        np.einsum(subscripts, *parts, out=out[chunk])
-
-    parallel_for(extent[split], body, size)
     return out
 
 

@@ -197,16 +197,6 @@ def test_reduce_gives_numpys_sum_and_mean_bits_and_layout(threads):
     _same(parallel.reduce("sum", ints, 2), ints.sum(axis=2))           # NumPy's int64 sum
 
 
-@pytest.mark.parametrize("threads", THREADS)
-def test_einsum_per_channel_sums_equal_numpys_bits(threads):
-    rng = np.random.default_rng(3)
-    a = _channel_major(rng, (8, 6, 8, 8)).reshape(8, 6, -1)
-    b = rng.standard_normal((8, 6, 64), dtype=np.float32)
-    parallel.set_num_threads(threads)
-    _same(parallel.einsum("ncm->c", a), np.einsum("ncm->c", a))
-    _same(parallel.einsum("ncm,ncm->c", a, b), np.einsum("ncm,ncm->c", a, b))
-
-
 # --- the ops and a training step -----------------------------------------------------------
 def _op_results(threads):
     """Forward outputs and input gradients of every parallelised op, on ``threads`` minise threads."""

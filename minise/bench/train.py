@@ -204,10 +204,9 @@ def _row(name, minise_s, torch_s):
     return f"{name:<28} {1e3 * minise_s:10.1f} {t_text} {ratio}"
 
 
-def _print_profile(profile, data_s, threads):
+def _print_profile(profile, conv_split, data_s, threads):
     """The --profile table: per kind of work, ms per step, share, and cores busy (CPU time / wall time);
     then how conv2d's CPU time splits between im2col, col2im and the rest (the GEMMs)."""
-    profile, tiles = profile
     total = sum(seconds for seconds, _ in profile.values())
     print(f"\nprofile: time per kind of work in one minise train step ({1e3 * total:.0f} ms with the timers, "
           f"{threads} thread{'s' if threads > 1 else ''}; data: its own loader, not part of the step)")
@@ -225,10 +224,10 @@ def _print_profile(profile, data_s, threads):
         print(f"note: {threads} threads kept only about one core busy: another program is probably using "
               f"the CPU (see the load average above), so the tiles and chunks waited for a core. "
               f"Measure again on a quiet machine.")
-    conv_cpu = tiles.pop("conv CPU")
+    conv_cpu = conv_split["conv CPU"]
     if conv_cpu > 0:
-        parts = [f"{kind} {100 * tiles.get(kind, 0.0) / conv_cpu:.0f}%" for kind in ("im2col", "col2im")]
-        rest = 100 * (conv_cpu - sum(tiles.get(kind, 0.0) for kind in ("im2col", "col2im"))) / conv_cpu
+        parts = [f"{kind} {100 * conv_split.get(kind, 0.0) / conv_cpu:.0f}%" for kind in ("im2col", "col2im")]
+        rest = 100 * (conv_cpu - sum(conv_split.get(kind, 0.0) for kind in ("im2col", "col2im"))) / conv_cpu
         print(f"conv2d's CPU time ({1e3 * conv_cpu:.0f} ms, all threads): {', '.join(parts)}, "
               f"GEMMs and the rest {rest:.0f}%")
 
@@ -326,6 +325,6 @@ def run_bench_train(args):
         print("ratio = minise ms / torch ms (lower is better; 1.00 = as fast as PyTorch)")
 
     if args.profile:
-        _print_profile(profile_steps(model, optimizer, x, y, max(args.steps, 1), busy=True, conv_split=True),
-                       data_s, threads)
+        profile, conv_split = profile_steps(model, optimizer, x, y, max(args.steps, 1), busy=True, conv_split=True)
+        _print_profile(profile, conv_split, data_s, threads)
     return 0

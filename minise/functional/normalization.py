@@ -62,6 +62,7 @@ class BatchNorm(Function):
         else:
             mean = self.running_mean.astype(acc)       # a copy: later training steps update the original
             inv_std = 1 / xp.sqrt(self.running_var.astype(acc) + self.eps)
+
         def normalize(ch):   # channels ch: every pass, on one thread
             xs, ys = x3[:, ch], y[:, ch]
             if self.training:
@@ -93,11 +94,15 @@ class BatchNorm(Function):
             return xp.zeros(x.shape, dtype=gy.dtype), zeros, zeros
         acc = weight.dtype
         gy3 = gy.reshape(n, c, -1).astype(acc, copy=False)
-        x3 = x.reshape(n, c, -1).astype(acc, copy=False)
         m = n * gy3.shape[2]
         dbeta = xp.empty(c, dtype=acc)
-        dgamma = xp.empty(c, dtype=acc) if need_weight or (need_x and self.training) else None
-        dx = xp.empty_like(gy3) if need_x else None
+        dgamma = dx = x3 = None
+        if need_weight or (need_x and self.training):     # these need x - mean
+            dgamma = xp.empty(c, dtype=acc)
+            x3 = x.reshape(n, c, -1).astype(acc, copy=False)
+        if need_x:
+            dx = xp.empty_like(gy3)
+
         def gradients(ch):   # channels ch: every pass, on one thread
             gys = gy3[:, ch]
             scale = (weight[ch] * inv_std[ch])[:, None]
