@@ -137,6 +137,21 @@ def _torch_se_module(tnn, torch, timm_layers):
     return SEModule
 
 
+def _add_resnet50_stages(net, tnn, block):
+    """ResNet-50's four stages as ``net.layer1`` .. ``net.layer4`` (paper Table 1: 3, 4, 6, 3 blocks
+    of 64-512 planes, expansion 4): the first block of each stage has a 1x1 conv + BN shortcut and,
+    from stage 2 on, stride 2. ``block(inplanes, planes, stride=1, downsample=None)``."""
+    inplanes = 64
+    for i, (planes, n) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
+        stride = 1 if i == 0 else 2
+        downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes * 4, 1, stride=stride, bias=False),
+                                    tnn.BatchNorm2d(planes * 4))
+        blocks = [block(inplanes, planes, stride, downsample)]
+        inplanes = planes * 4
+        blocks += [block(inplanes, planes) for _ in range(1, n)]
+        setattr(net, f"layer{i + 1}", tnn.Sequential(*blocks))
+
+
 def torch_legacy_seresnet50(num_classes=1000, in_chans=3):
     """timm's ``legacy_seresnet50`` (SENet with SEResNetBottleneck: stride in conv1, ceil-mode stem pool)."""
     from collections import OrderedDict
@@ -176,15 +191,7 @@ def torch_legacy_seresnet50(num_classes=1000, in_chans=3):
                 ("relu1", tnn.ReLU(inplace=True)),
             ]))
             self.pool0 = tnn.MaxPool2d(3, stride=2, ceil_mode=True)
-            inplanes = 64
-            for i, (planes, n) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
-                stride = 1 if i == 0 else 2
-                downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes * 4, 1, stride=stride, bias=False),
-                                            tnn.BatchNorm2d(planes * 4))
-                blocks = [SEResNetBottleneck(inplanes, planes, stride, downsample)]
-                inplanes = planes * 4
-                blocks += [SEResNetBottleneck(inplanes, planes) for _ in range(1, n)]
-                setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
+            _add_resnet50_stages(self, tnn, SEResNetBottleneck)
             self.global_pool = tnn.AdaptiveAvgPool2d(1)
             self.last_linear = tnn.Linear(2048, num_classes)
 
@@ -238,15 +245,7 @@ def torch_timm_resnet50(se=True, num_classes=1000, in_chans=3):
             self.bn1 = tnn.BatchNorm2d(64)
             self.act1 = tnn.ReLU(inplace=True)
             self.maxpool = tnn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            inplanes = 64
-            for i, (planes, n) in enumerate(zip((64, 128, 256, 512), (3, 4, 6, 3))):
-                stride = 1 if i == 0 else 2
-                downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes * 4, 1, stride=stride, bias=False),
-                                            tnn.BatchNorm2d(planes * 4))
-                blocks = [Bottleneck(inplanes, planes, stride, downsample)]
-                inplanes = planes * 4
-                blocks += [Bottleneck(inplanes, planes) for _ in range(1, n)]
-                setattr(self, f"layer{i + 1}", tnn.Sequential(*blocks))
+            _add_resnet50_stages(self, tnn, Bottleneck)
             self.global_pool = tnn.AdaptiveAvgPool2d(1)
             self.fc = tnn.Linear(2048, num_classes)
 
