@@ -11,11 +11,32 @@ labels, positive values for log...); ``grad_inputs=`` says which of them get
 gradients (default: every float input).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 
 import minise as ms
 from minise import backend
+
+
+def notebook_errors(path, monkeypatch, tmp_path):
+    """Run the notebook ``path`` top to bottom in fast mode (MINISE_FAST=1, Agg figures, runs and
+    figures written under tmp_path, its own folder as working directory); the error outputs of its
+    code cells (empty when every cell ran). Skips when nbformat or nbclient is not installed."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    monkeypatch.setenv("MINISE_FAST", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("MINISE_TUTORIAL_OUT", str(tmp_path))  # notebooks write runs/figures here
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        client.execute()
+    return [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == "error"]
 
 
 def torch_or_skip():

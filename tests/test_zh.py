@@ -9,10 +9,10 @@ import importlib
 import json
 import re
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
+from helpers import notebook_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 EN_DIR = ROOT / "tutorials"
@@ -235,17 +235,4 @@ def test_glossary_fixes_every_term_the_tutorials_use_with_its_english_name():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", ZH_NOTEBOOKS, ids=[p.stem for p in ZH_NOTEBOOKS])
 def test_zh_notebook_runs_top_to_bottom(path, monkeypatch, tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    monkeypatch.setenv("MINISE_FAST", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    monkeypatch.setenv("MINISE_TUTORIAL_OUT", str(tmp_path))
-    notebook = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(ZH_DIR)}})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        client.execute()
-    errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", [])
-              if o.get("output_type") == "error"]
-    assert not errors
+    assert not notebook_errors(path, monkeypatch, tmp_path)
