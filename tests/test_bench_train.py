@@ -195,3 +195,18 @@ def test_a_training_step_stays_in_float32_in_every_op_forward_and_backward():
     assert [s for s in seen if s[2] != np.float32] == []
     assert {p.data.dtype for p in model.parameters()} == {np.dtype(np.float32)}
     assert {s["momentum_buffer"].dtype for s in optimizer.state.values()} == {np.dtype(np.float32)}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "train", "--batch-size", "0"],
+     "minise bench train: error: --batch-size must be a positive number, got 0"),
+    (["bench", "train", "--steps", "0"], "minise bench train: error: --steps must be a positive number, got 0"),
+    (["bench", "train", "--threads", "0"], "minise bench train: error: --threads must be a positive number, got 0"),
+    (["bench", "train", "--warmup", "-1"], "minise bench train: error: --warmup must be 0 or more, got -1"),
+    (["bench", "train", "--pause", "-0.5"], "minise bench train: error: --pause must be 0 or more, got -0.5"),
+    (["bench", "ops", "--repeat", "0"], "minise bench ops: error: --repeat must be a positive number, got 0"),
+    (["bench", "ops", "--threads", "-2"], "minise bench ops: error: --threads must be a positive number, got -2"),
+])
+def test_bench_names_the_flag_of_a_number_out_of_range(capsys, argv, message):
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.strip() == message

@@ -17,9 +17,8 @@ import numpy as np
 
 import minise.functional as F
 
-from .. import parallel
 from ..tensor import tensor
-from .timing import blas_threads, time_ms
+from .timing import blas_threads, time_ms, use_threads
 
 __all__ = ["ops_rows", "run_ops"]
 
@@ -122,13 +121,10 @@ def run_ops(args):
         import torch
     except ImportError:
         torch = None
-    if args.threads is not None:
-        parallel.set_num_threads(args.threads)      # minise's pool and NumPy's BLAS
-        if blas_threads() != args.threads:
-            print(f"note: could not set NumPy's BLAS threads to {args.threads} (not OpenBLAS); using its default")
+    threads = use_threads(args.threads)             # minise's pool and NumPy's BLAS
     threads_numpy = blas_threads()
     if torch is not None:
-        torch.set_num_threads(parallel.get_num_threads())
+        torch.set_num_threads(threads)
 
     rows = ops_rows(args.batch_size)
     # Every minise row first, then every torch row: each library's idle worker threads
@@ -144,7 +140,7 @@ def run_ops(args):
 
     print(f"minise bench ops: forward + backward, batch {args.batch_size}, median of {args.repeat} "
           f"after a warm-up, float32, CPU")
-    print(f"minise threads: {parallel.get_num_threads()}; "
+    print(f"minise threads: {threads}; "
           f"numpy {np.__version__} BLAS threads: {threads_numpy if threads_numpy is not None else 'unknown'}; "
           + (f"torch {torch.__version__} threads: {torch.get_num_threads()}" if torch is not None
              else "torch not installed: no comparison"))

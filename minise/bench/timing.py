@@ -1,11 +1,22 @@
-"""Timing for the benchmarks: a median timer. (NumPy's BLAS threads: ``minise.backend``.)"""
+"""Timing for the benchmarks: a median timer, and the thread count. (NumPy's BLAS threads: ``minise.backend``.)"""
 
 import statistics
 import time
 
+from .. import parallel
 from ..backend import blas_threads, set_blas_threads
 
-__all__ = ["time_ms", "blas_threads", "set_blas_threads"]
+__all__ = ["time_ms", "use_threads", "blas_threads", "set_blas_threads"]
+
+
+def use_threads(threads):
+    """``--threads``: minise's pool and NumPy's BLAS on ``threads`` threads (None: leave the
+    default); says so when this BLAS can't be told. Returns the thread count minise uses."""
+    if threads is not None:
+        parallel.set_num_threads(threads)
+        if blas_threads() != threads:
+            print(f"note: could not set NumPy's BLAS threads to {threads} (not OpenBLAS); using its default")
+    return parallel.get_num_threads()
 
 
 def time_ms(fn, repeat=5, warmup=1):

@@ -48,12 +48,12 @@ import numpy as np
 
 import minise.functional as F
 
-from .. import backend, data, models, optim, parallel
+from .. import backend, data, models, optim
 from ..autograd import no_grad
 from ..backend import keep_freed_memory
 from ..tensor import tensor
 from .profile import OpProfiler, profile_steps
-from .timing import blas_threads
+from .timing import blas_threads, use_threads
 
 __all__ = ["MODELS", "OpProfiler", "data_seconds_per_batch", "embedded_loader", "keep_freed_memory",
            "peak_memory", "run_bench_train", "train_step", "twin_of"]
@@ -244,11 +244,7 @@ def run_bench_train(args):
             import torch
         except ImportError:
             print("note: torch is not installed: no comparison")
-    if args.threads is not None:
-        parallel.set_num_threads(args.threads)      # minise's pool and NumPy's BLAS
-        if blas_threads() != args.threads:
-            print(f"note: could not set NumPy's BLAS threads to {args.threads} (not OpenBLAS); using its default")
-    threads = parallel.get_num_threads()
+    threads = use_threads(args.threads)             # minise's pool and NumPy's BLAS
     if torch is not None:
         torch.set_num_threads(threads)
 

@@ -2,6 +2,7 @@
 
 from ..bench.ops import run_ops
 from ..bench.train import MODELS, run_bench_train
+from .common import error
 
 
 def add(sub):
@@ -19,12 +20,7 @@ def _add_ops(sub):
                    help="threads for minise (ms.set_num_threads: its pool and NumPy's BLAS) and for PyTorch "
                         "(default: as many as NumPy's BLAS uses)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per op; the median is shown (default 5)")
-    p.set_defaults(run=run_ops)
-
-
-
-
-
+    p.set_defaults(run=_checked(run_ops, at_least_1=("batch_size", "threads", "repeat")))
 
 
 def _add_subcommands(parser):
@@ -52,4 +48,18 @@ def _add_train(sub):
                    help="keep: glibc keeps freed memory for reuse (both libraries; default); default: as is")
     p.add_argument("--pause", type=float, default=0.2,
                    help="seconds to sleep between alternating minise and torch steps (default 0.2)")
-    p.set_defaults(run=run_bench_train)
+    p.set_defaults(run=_checked(run_bench_train, at_least_1=("batch_size", "threads", "steps"),
+                                at_least_0=("warmup", "pause")))
+
+
+def _checked(run, at_least_1=(), at_least_0=()):
+    """``run``, after checking that each flag given in ``at_least_1`` is 1 or more and each in
+    ``at_least_0`` is 0 or more: otherwise one line naming the flag, and exit status 2."""
+    def run_checked(args):
+        for dests, least, what in ((at_least_1, 1, "a positive number"), (at_least_0, 0, "0 or more")):
+            for dest in dests:
+                value = getattr(args, dest)
+                if value is not None and value < least:
+                    return error(f"bench {args.benchmark}", f"--{dest.replace('_', '-')} must be {what}, got {value}")
+        return run(args)
+    return run_checked
