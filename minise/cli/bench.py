@@ -1,5 +1,7 @@
 """``minise bench ops | train``: the benchmarks' command lines (the benchmarks live in ``minise/bench/``)."""
 
+import math
+
 from ..bench.ops import run_ops
 from ..bench.train import MODELS, run_bench_train
 from .common import error
@@ -54,12 +56,13 @@ def _add_train(sub):
 
 def _checked(run, at_least_1=(), at_least_0=()):
     """``run``, after checking that each flag given in ``at_least_1`` is 1 or more and each in
-    ``at_least_0`` is 0 or more: otherwise one line naming the flag, and exit status 2."""
+    ``at_least_0`` is 0 or more (a finite number: not nan or inf): otherwise one line naming the
+    flag, and exit status 2."""
     def run_checked(args):
-        for dests, least, what in ((at_least_1, 1, "a positive number"), (at_least_0, 0, "0 or more")):
+        for dests, least, what in ((at_least_1, 1, "a positive number"), (at_least_0, 0, "a finite number, 0 or more")):
             for dest in dests:
                 value = getattr(args, dest)
-                if value is not None and value < least:
+                if value is not None and not (math.isfinite(value) and value >= least):
                     return error(f"bench {args.benchmark}", f"--{dest.replace('_', '-')} must be {what}, got {value}")
         return run(args)
     return run_checked
