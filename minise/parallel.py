@@ -94,20 +94,27 @@ def get_num_threads():
 def set_num_threads(n):
     """Use ``n`` threads on the CPU: minise's own pool and NumPy's BLAS (as ``torch.set_num_threads``).
 
-    n: a positive int. Raises ValueError otherwise. Returns None. minise's own
-    threads change no bit of any result; BLAS's change a GEMM's rounding (see the
-    module docstring).
+    n: a positive int. Raises ValueError otherwise, or when the system cannot start
+    that many threads (the thread count then stays as it was). Returns None. The
+    thread count changes no bit of a result, except where BLAS splits a GEMM itself
+    (see the module docstring).
     """
     global _num_threads, _pool
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
-    n = int(n)
-    backend.set_blas_threads(n)
+    n, before = int(n), get_num_threads()
     with _pool_lock:
         if n != _num_threads and _pool is not None:
             _pool.stop()
             _pool = None
         _num_threads = n
+    try:
+        _workers()           # start the pool now: a thread count the system refuses fails here
+    except ValueError:
+        with _pool_lock:
+            _num_threads = before
+        raise
+    backend.set_blas_threads(n)
 
 
 class _Pool:
@@ -126,7 +133,14 @@ class _Pool:
         for i in range(workers):
             self.go[i].acquire()
             self.done[i].acquire()
-            threading.Thread(target=self._work, args=(i,), name=f"minise-{i + 1}", daemon=True).start()
+            try:
+                threading.Thread(target=self._work, args=(i,), name=f"minise-{i + 1}", daemon=True).start()
+            except RuntimeError as exc:     # "can't start new thread": the system's limit
+                for started in range(i):    # end the ones that did start (their job is None: stop)
+                    self.go[started].release()
+                raise ValueError(f"set_num_threads: the system started only {i + 1} of the {workers + 1} "
+                                 f"threads asked for ({exc}); use fewer (this machine has "
+                                 f"{os.cpu_count()} cores)") from exc
 
     def _work(self, i):
         while True:

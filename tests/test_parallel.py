@@ -59,6 +59,30 @@ def test_set_num_threads_rejects_anything_but_a_positive_int(bad):
         ms.set_num_threads(bad)
 
 
+def test_set_num_threads_beyond_what_the_system_can_start_raises_and_keeps_the_old_count(monkeypatch):
+    parallel.set_num_threads(2)
+    start = threading.Thread.start
+    started = []
+
+    def start_at_most_three(thread):           # the system's limit: 3 more threads of ours
+        if thread.name.startswith("minise-"):
+            if len(started) == 3:
+                raise RuntimeError("can't start new thread")
+            started.append(thread)
+        return start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_at_most_three)
+    with pytest.raises(ValueError, match=r"set_num_threads: the system started only 4 of the 10 threads "
+                                         r"asked for \(can't start new thread\); use fewer"):
+        ms.set_num_threads(10)
+    assert ms.get_num_threads() == 2
+    for thread in started:                     # the threads that did start were ended
+        thread.join(5)
+        assert not thread.is_alive()
+    monkeypatch.setattr(threading.Thread, "start", start)
+    parallel.for_each_tile(4, lambda t: None)  # and the pool works again
+
+
 # --- parallel_for ---------------------------------------------------------------------
 @pytest.mark.parametrize("threads", THREADS)
 def test_parallel_for_covers_every_index_once_in_one_slice_per_thread(threads):
