@@ -129,7 +129,10 @@ def test_conv2d_stride_1_input_gradient_by_convolution_equals_the_col2im_path(de
         y = op.forward(x, w)
         gy = ms.tensor(np.random.default_rng(gy_seed).standard_normal(y.shape), device=device).data
         if path == "convolution":    # (C, N*H*W) -> (N, C, H, W)
-            dx = op._grad_input_by_convolution(conv._turned(w), op._gy_windows(gy, w, x.shape[2:]), 0, x.shape[0])
+            gy_pad, gy_padding = op._gy_padded(gy, w)
+            conv._fill_padded(gy_pad, gy, gy_padding)
+            gy_windows = conv._windows(gy_pad, w.shape[2:], (1, 1), x.shape[2:])
+            dx = op._grad_input_by_convolution(conv._turned(w), gy_windows, 0, x.shape[0])
             grads.append(dx.reshape(x.shape[1], x.shape[0], *x.shape[2:]).transpose(1, 0, 2, 3))
         else:                        # (N, C, H, W)
             gy_col = gy.transpose(1, 0, 2, 3).reshape(w.shape[0], -1)
@@ -225,3 +228,31 @@ def test_conv2d_rejects_bad_input_with_a_message_naming_op_shapes_and_expectatio
 def test_conv2d_rejects_a_stride_that_is_not_an_int_pair():
     with pytest.raises(TypeError, match=r"conv2d: stride must be an int or a pair of ints"):
         F.conv2d(ms.tensor(np.zeros((1, 1, 5, 5))), ms.tensor(np.zeros((1, 1, 3, 3))), stride=(1, 2, 3))
+
+
+@pytest.mark.parametrize("tile_bytes", [1, 1 << 30])   # one image a tile; the whole batch in one tile
+@pytest.mark.parametrize("padding, stride", [(1, 1), ((2, 1), 1), (1, 2)])
+def test_tiled_conv2d_writes_every_pixel_of_its_padded_buffers(monkeypatch, tile_bytes, padding, stride):
+    # Each tile pads its own images (x in forward, gy for the stride-1 input gradient) into a
+    # buffer that starts uninitialised: start it full of NaN, and a pixel a tile forgot shows.
+    from minise import parallel
+    monkeypatch.setattr(parallel, "TILE_BYTES", tile_bytes)
+    fresh = conv._padded_buffer
+
+    def full_of_nan(x, p):
+        buffer = fresh(x, p)
+        if buffer is not x:       # (no padding: x itself)
+            buffer[...] = np.nan
+        return buffer
+
+    monkeypatch.setattr(conv, "_padded_buffer", full_of_nan)
+    x, w, b = random_inputs([(5, 2, 6, 7), (3, 2, 3, 3), (3,)], dtype=np.float64)
+    y_ref = reference.conv2d_reference(x, w, b, stride, padding)
+    gy = np.random.default_rng(3).standard_normal(y_ref.shape)
+    dx_ref, dw_ref, _ = reference.conv2d_reference_backward(x, w, gy, stride, padding)
+    xt, wt, bt = (ms.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
+    y.backward(ms.tensor(gy))
+    np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(xt.grad.numpy(), dx_ref, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(wt.grad.numpy(), dw_ref, rtol=1e-10, atol=1e-10)
