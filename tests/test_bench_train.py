@@ -40,7 +40,7 @@ def _line(out, name):
 def test_bench_train_prints_every_row_with_a_positive_time(capsys):
     assert cli.main(SMALL) == 0
     out = capsys.readouterr().out
-    assert "se_resnet20, batch 4" in out
+    assert "se_resnet20, batch 4, cpu, median of 1 step after 0 warm-up, float32" in out   # "1 step", not "1 steps"
     for name in ROWS:
         values = _numbers(_line(out, name))
         assert values and values[0] > 0, _line(out, name)
@@ -78,6 +78,8 @@ def test_bench_train_profile_lists_the_kinds_of_work_and_their_shares_add_up(cap
         ms_, share = _numbers(_line(out, kind))[:2]
         rows[kind] = share
         assert ms_ > 0, kind
+    # data is timed on its own loader, outside the step: no share of it (the shares add up to 100%)
+    assert re.search(r"^data \(per batch\) +\d+\.\d +- +\(outside the step", out, re.MULTILINE), out
     lines = out.split("data (per batch)")[0].splitlines()[2:]
     shares = [_numbers(line)[1] for line in lines if line]
     assert sum(shares) == pytest.approx(100, abs=0.1 * len(shares))
@@ -216,3 +218,48 @@ def test_a_training_step_stays_in_float32_in_every_op_forward_and_backward():
 def test_bench_names_the_flag_of_a_number_out_of_range(capsys, argv, message):
     assert cli.main(argv) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+@pytest.mark.parametrize("argv, start, end", [
+    (["bench", "train", "--threads", "x"],
+     "minise bench train: error: argument --threads: invalid int value: 'x'", "see minise bench train --help"),
+    (["bench", "ops", "--repeat", "1.5"],
+     "minise bench ops: error: argument --repeat: invalid int value: '1.5'", "see minise bench ops --help"),
+    (["bench", "train", "--malloc", "never"],        # (the choices' quotes depend on the Python version)
+     "minise bench train: error: argument --malloc: invalid choice: 'never' (choose from ",
+     "see minise bench train --help"),
+    (["bench", "tran"], "minise bench: error: argument BENCHMARK: invalid choice: 'tran'", "see minise bench --help"),
+    (["--bogus"], "minise: error: unrecognized arguments: --bogus", "see minise --help"),
+])
+def test_a_flag_argparse_refuses_is_one_line_and_exit_2_without_the_usage_block(capsys, argv, start, end):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(start) and err.strip().endswith("; " + end), err
+
+
+@pytest.mark.parametrize("device, message", [
+    ("tpu", "minise bench train: error: --device tpu: unknown device 'tpu': expected 'cpu', 'cuda' or 'cuda:N'"),
+    ("cuda:x", "minise bench train: error: --device cuda:x: unknown device 'cuda:x'"),
+])
+def test_bench_train_names_the_device_flag_of_a_device_it_cannot_use(capsys, device, message):
+    assert cli.main(["bench", "train", "--device", device]) == 2
+    assert capsys.readouterr().err.startswith(message)
+
+
+@pytest.mark.parametrize("blas_after, note", [
+    (None, "note: could not set NumPy's BLAS threads to 3 (not OpenBLAS); using its default"),
+    (2, "note: NumPy's OpenBLAS runs at most 2 threads (its build's limit), not 3; minise's own pool uses 3"),
+    (3, None),
+])
+def test_use_threads_says_why_blas_runs_another_thread_count(monkeypatch, capsys, blas_after, note):
+    from minise.bench import timing
+    before = parallel.get_num_threads()
+    monkeypatch.setattr(timing, "blas_threads", lambda: blas_after)
+    try:
+        assert timing.use_threads(3) == 3
+    finally:
+        ms.set_num_threads(before)
+    out = capsys.readouterr().out.strip()
+    assert out == (note or "")

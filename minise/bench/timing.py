@@ -14,8 +14,12 @@ def use_threads(threads):
     default); says so when this BLAS can't be told. Returns the thread count minise uses."""
     if threads is not None:
         parallel.set_num_threads(threads)
-        if blas_threads() != threads:
+        blas = blas_threads()
+        if blas is None:
             print(f"note: could not set NumPy's BLAS threads to {threads} (not OpenBLAS); using its default")
+        elif blas != threads:   # OpenBLAS is built for at most so many threads (64 in NumPy 2.4's wheel)
+            print(f"note: NumPy's OpenBLAS runs at most {blas} threads (its build's limit), not {threads}; "
+                  f"minise's own pool uses {threads}")
     return parallel.get_num_threads()
 
 

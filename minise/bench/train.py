@@ -213,7 +213,7 @@ def _print_profile(profile, conv_split, data_s, threads):
     print(f"{'work':<28} {'ms':>8} {'share':>7} {'cores busy':>11}")
     for name, (seconds, busy) in sorted(profile.items(), key=lambda kv: -kv[1][0]):
         print(f"{name:<28} {1e3 * seconds:8.1f} {100 * seconds / total:6.1f}% {busy:11.2f}")
-    print(f"{'data (per batch)':<28} {1e3 * data_s:8.1f} {100 * data_s / total:6.1f}%")
+    print(f"{'data (per batch)':<28} {1e3 * data_s:8.1f} {'-':>7}   (outside the step: not in the shares)")
     cpu = sum(seconds * busy for seconds, busy in profile.values())
     line = f"cores busy over the step: {cpu / total:.2f} of {threads}"
     if threads > 1:   # Amdahl's serial share, as measured (below 1 core: other programs hold the CPU)
@@ -296,7 +296,8 @@ def run_bench_train(args):
     evals = _alternate(eval_runs, args.steps, args.warmup, args.pause)
     data_s = data_seconds_per_batch(loader, max(args.steps, 3))
 
-    print(f"minise bench train: {args.model}, batch {N}, {args.device}, median of {args.steps} steps after "
+    steps = f"{args.steps} step{'s' if args.steps != 1 else ''}"
+    print(f"minise bench train: {args.model}, batch {N}, {args.device}, median of {steps} after "
           f"{args.warmup} warm-up{' (alternating with torch)' if torch is not None else ''}, float32")
     print(f"cpu: {backend.cpu_name()} ({backend.cpu_isa()}), {os.cpu_count()} cores")
     blas = blas_threads()

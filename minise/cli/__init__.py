@@ -7,16 +7,27 @@ turns every expected failure of a command into one line and its exit code.
 """
 
 import argparse
+import sys
 
 from ..version import __version__
 from . import bench, eval, export, info, plot, summary, train
-from .common import guarded
+from .common import error, guarded
 
 COMMANDS = [info, train, eval, plot, bench, summary, export]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors one line like every other minise error, exit status 2:
+    ``minise train: error: argument --model: invalid choice: ...; see minise train --help``.
+    (argparse's own ``error`` prints the whole usage block before that line.) Sub-commands
+    get this class too."""
+
+    def error(self, message):
+        sys.exit(error(self.prog.removeprefix("minise").strip(), f"{message}; see {self.prog} --help"))
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="minise",
         description="Squeeze-and-Excitation networks from scratch on NumPy/CuPy.",
     )

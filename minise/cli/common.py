@@ -59,11 +59,12 @@ _FS_ERRORS = {
 
 
 def error(command, message, code=EXIT_USAGE):
-    """Print ``minise <command>: error: <message>`` (one line, control characters escaped) to stderr.
+    """Print ``minise <command>: error: <message>`` (one line, control characters escaped) to stderr;
+    ``minise: error: ...`` for an empty command (the top-level parser).
 
     Returns ``code`` (default 2, bad input), so ``return error(...)`` ends a command.
     """
-    print(f"minise {command}: error: {printable(message)}", file=sys.stderr)
+    print(f"{' '.join(['minise', command]).strip()}: error: {printable(message)}", file=sys.stderr)
     return code
 
 
