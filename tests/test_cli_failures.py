@@ -215,6 +215,29 @@ def test_resume_refuses_a_checkpoint_whose_contents_do_not_fit_its_run(runs, tmp
     assert _snapshot(run) == before
 
 
+@pytest.mark.parametrize("entry, value, named", [
+    ("model", np.nan, "model['linear.weight']"),
+    ("momentum", np.inf, "optimizer.state['linear.bias']['momentum_buffer']"),
+])
+def test_resume_refuses_a_checkpoint_holding_nan_or_infinity_by_name(runs, tmp_path, capsys, entry, value, named):
+    # minise never saves such a state (the run stops first): the file was damaged or edited. Without
+    # this check the resumed run reported "training diverged" (exit 1) an epoch later.
+    run = _copy(runs[1], tmp_path)
+
+    def damage(state):
+        if entry == "model":
+            state["model"]["linear.weight"][0, 0] = value
+        else:                     # the optimiser's state is indexed by parameter order: the last is linear.bias
+            buffers = state["optimizer"]["state"]
+            buffers[max(buffers, key=int)]["momentum_buffer"][0] = value
+    _edit(run / "last.ckpt", damage)
+    before = _snapshot(run)
+    code, _, err = _run(["train", "--resume", str(run), "--no-progress"], capsys)
+    assert code == common.EXIT_BAD_FILE, err
+    assert f"1 entry holds NaN or infinity ({named})" in err and "damaged or was edited" in err, err
+    assert _snapshot(run) == before
+
+
 # --- 3. the disk refuses ------------------------------------------------------------------
 @pytest.mark.parametrize("code_errno", [errno.EROFS, errno.EACCES, errno.ENOSPC])
 def test_an_unwritable_out_folder_fails_in_a_second_before_any_data_or_model(tmp_path, capsys, monkeypatch,

@@ -7,7 +7,9 @@
   checkpoint for another schedule, or a damaged one, is refused by name instead
   of resuming with a schedule silently restarted;
 - :func:`non_finite_entries`: the parameters and buffers holding NaN or +-inf
-  (a BatchNorm ``running_var`` can overflow while the loss stays finite).
+  (a BatchNorm ``running_var`` can overflow while the loss stays finite);
+- :func:`check_finite_state`: a resumed state holds no NaN or +-inf, in the
+  model or in the optimiser's buffers (momentum).
 """
 
 import numpy as np
@@ -16,7 +18,7 @@ from .. import backend
 from ..io.checkpoint import CheckpointError
 from .metrics import check_metric_rows
 
-__all__ = ["check_fits", "check_like", "non_finite_entries"]
+__all__ = ["check_fits", "check_like", "non_finite_entries", "non_finite_optimizer_state", "check_finite_state"]
 
 _NUMBER = (int, float, np.integer, np.floating)
 
@@ -79,6 +81,32 @@ def non_finite_entries(model):
     xp = backend.get_array_module(entries[0][1])
     flags = backend.to_numpy(xp.stack([xp.isfinite(data).all() for _, data in entries]))
     return [name for (name, _), ok in zip(entries, flags) if not ok]
+
+
+def non_finite_optimizer_state(optimizer, model):
+    """Names of the optimiser's float buffers (momentum...) that hold a NaN or an infinity, as
+    ``optimizer.state[<parameter name>][<buffer>]`` (one host sync per buffer; a resume makes this check once)."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    bad = []
+    for p, buffers in optimizer.state.items():
+        for key, value in buffers.items():
+            if not backend.is_array(value) or value.dtype.kind not in "fc" or value.size == 0:
+                continue
+            if not bool(backend.get_array_module(value).isfinite(value).all()):
+                bad.append(f"optimizer.state[{names.get(id(p), '?')!r}][{key!r}]")
+    return bad
+
+
+def check_finite_state(model, optimizer, path):
+    """Refuse (CheckpointError) a loaded state with a NaN or an infinity in a parameter, a buffer or an
+    optimiser buffer. minise never saves such a state (the run stops first), so the file was damaged
+    or edited; resuming would only report a diverged run one epoch later."""
+    bad = [f"model[{name!r}]" for name in non_finite_entries(model)] + non_finite_optimizer_state(optimizer, model)
+    if bad:
+        shown = ", ".join(bad[:4]) + (f" and {len(bad) - 4} more" if len(bad) > 4 else "")
+        raise CheckpointError(f"checkpoint {path}: {len(bad)} entr{'y holds' if len(bad) == 1 else 'ies hold'} "
+                              f"NaN or infinity ({shown}); minise never saves such a state (it stops the run "
+                              "first), so the file is damaged or was edited")
 
 
 def check_fits(state, path, schedule, optimizer, scheduler, steps_per_epoch):

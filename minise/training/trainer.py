@@ -70,7 +70,7 @@ from .builders import (
     make_train_loader,
     normalization,
 )
-from .checks import check_fits, non_finite_entries
+from .checks import check_finite_state, check_fits, non_finite_entries
 from .config import RESUME_OVERRIDES, NonFiniteLossError, NonFiniteStateError, TrainConfig, TrainResult, default_run_dir
 from .evaluate import _labels_of, evaluate
 from .metrics import LR_COLUMNS, _write_csv, logs_lag, write_metrics
@@ -208,6 +208,7 @@ class Trainer:
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
             raise CheckpointError(f"checkpoint {path}: cannot restore the {part}: "
                                   f"{type(exc).__name__}: {exc}") from None
+        check_finite_state(self.model, self.optimizer, path)
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.best_acc = float(state["best_acc"])
