@@ -1,5 +1,6 @@
-"""ms.load and training checkpoints against files made to hurt: truncated, bit-flipped, bombs,
-forged zip headers, members named with ``..``, huge declared shapes, missing and mistyped keys.
+"""ms.load, training checkpoints and excitations.npz against files made to hurt: truncated,
+bit-flipped, bombs, forged zip headers, members named with ``..``, huge declared shapes, missing
+and mistyped keys.
 
 The oracle everywhere: ``ms.load`` raises SerializationError naming the file (or returns
 exactly what was saved), never another exception; it never allocates what a file only
@@ -338,3 +339,96 @@ def test_a_save_killed_with_sigkill_leaves_a_temp_file_that_the_next_save_remove
     assert len(left) == 1 and left[0].startswith(f".last.ckpt.{child.pid}.") and left[0].endswith(".tmp")
     ms.save({"epoch": 1}, tmp_path / "best.ckpt")  # the next save into the folder cleans up
     assert os.listdir(tmp_path) == ["best.ckpt"]
+
+
+# --- excitations.npz: minise's other file, read with the same budgets (minise.io.npz) ----------
+def _excitations_members(**replace):
+    """The members Excitations.save writes for 2 classes and one block of 3 channels, as .npy bytes."""
+    arrays = {"blocks": np.array(["layer1.0.se"]), "classes": np.array(["cat", "dog"]),
+              "counts": np.array([4, 5]), "mean:layer1.0.se": np.full((2, 3), 0.5)}
+    arrays.update(replace)
+    return [{"name": f"{key}.npy", "data": _npy(value)} for key, value in arrays.items()]
+
+
+def test_an_excitations_file_saved_by_minise_loads_back_exactly(tmp_path):
+    from minise.analysis import Excitations
+    path = tmp_path / "excitations.npz"
+    path.write_bytes(raw_zip(_excitations_members()))
+    loaded = Excitations.load(path)
+    assert loaded.blocks == ["layer1.0.se"] and loaded.classes == ["cat", "dog"]
+    assert loaded.counts.tolist() == [4, 5] and np.array_equal(loaded.means["layer1.0.se"], np.full((2, 3), 0.5))
+
+
+def test_an_excitations_member_inflating_to_1_gib_is_refused_without_allocating_it(tmp_path):
+    from minise.analysis import Excitations
+    stream, crc = deflate_zeros(1024)
+    path = tmp_path / "excitations.npz"
+    path.write_bytes(raw_zip(_excitations_members()[:3] + [
+        {"name": "mean:layer1.0.se.npy", "data": stream, "method": 8, "file_size": 1 << 30, "crc": crc}]))
+    tracemalloc.start()
+    try:
+        with pytest.raises(SerializationError, match=r"excitations\.npz.*mean:layer1\.0\.se\.npy.*method 8"):
+            Excitations.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+
+
+def _with_header(array, **fields):
+    header = np.lib.format.header_data_from_array_1_0(array)
+    header.update(fields)
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    data = _npy(array)
+    return buffer.getvalue() + data[data.index(b"\n") + 1:]
+
+
+@pytest.mark.parametrize("name, member, match", [
+    ("huge shape", {"name": "counts.npy", "data": _with_header(np.array([4, 5]), shape=(10**12,))},
+     r"counts\.npy.*declares shape"),
+    ("pickled objects", {"name": "classes.npy", "data": _with_header(np.array([1, 2]), descr="|O")},
+     r"classes\.npy.*pickled"),
+    ("not an .npy", {"name": "notes.txt", "data": b"hello"}, r"notes\.txt.*not an \.npy"),
+])
+def test_a_hostile_excitations_member_is_refused_before_any_allocation(tmp_path, name, member, match):
+    from minise.analysis import Excitations
+    members = [m for m in _excitations_members() if m["name"] != member["name"]] + [member]
+    path = tmp_path / "excitations.npz"
+    path.write_bytes(raw_zip(members))
+    tracemalloc.start()
+    try:
+        with pytest.raises(SerializationError, match=match):
+            Excitations.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+@pytest.mark.parametrize("replace, match", [
+    ({"counts": np.array([4, 5, 6])}, "2 classes, 3 counts"),
+    ({"mean:layer1.0.se": np.full((5, 3), 0.5)}, "5 rows of means"),
+    ({"blocks": np.array(["layer9.se"])}, "no 'mean:layer9.se' array"),
+    ({"counts": np.array([0.5, 1.5])}, "'counts' is a 1-D float64 array"),
+])
+def test_an_excitations_file_whose_arrays_do_not_fit_together_is_a_value_error_naming_them(tmp_path, replace, match):
+    from minise.analysis import Excitations
+    path = tmp_path / "excitations.npz"
+    path.write_bytes(raw_zip(_excitations_members(**replace)))
+    with pytest.raises(ValueError, match=match):
+        Excitations.load(path)
+
+
+def test_minise_plot_of_a_hostile_excitations_file_is_one_line_and_exit_3(tmp_path, capsys):
+    from minise.cli import main
+    run = tmp_path / "run"
+    run.mkdir()
+    stream, crc = deflate_zeros(64)
+    (run / "excitations.npz").write_bytes(raw_zip(_excitations_members()[:3] + [
+        {"name": "mean:layer1.0.se.npy", "data": stream, "method": 8, "file_size": 64 << 20, "crc": crc}]))
+    before = (run / "excitations.npz").read_bytes()
+    assert main(["plot", str(run)]) == 3
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("minise plot: error: ") and "damaged" in err, err
+    assert (run / "excitations.npz").read_bytes() == before

@@ -7,6 +7,7 @@ import numpy as np
 from .. import backend
 from ..autograd import no_grad
 from ..io.atomic import atomic_path
+from ..io.npz import load_npz
 from ..nn import SEBlock
 from ..tensor import Tensor
 
@@ -76,10 +77,31 @@ class Excitations:
 
     @classmethod
     def load(cls, path):
-        with np.load(path, allow_pickle=False) as npz:
-            blocks = [str(b) for b in npz["blocks"]]
-            return cls(blocks, {b: npz[f"mean:{b}"] for b in blocks}, npz["counts"],
-                       [str(c) for c in npz["classes"]])
+        """Read what :meth:`save` wrote, with ``ms.load``'s budgets (``minise.io.npz.load_npz``).
+
+        Raises ValueError (``SerializationError`` for a damaged or hostile file) naming the file
+        when a member is missing or the arrays do not fit together: K classes, K counts, and a
+        (K, C) array of means per block.
+        """
+        arrays = load_npz(path)
+
+        def member(key, kind, ndim):
+            if key not in arrays:
+                raise ValueError(f"{path}: no {key!r} array (not written by Excitations.save?)")
+            a = arrays[key]
+            if a.dtype.kind not in kind or a.ndim != ndim:
+                raise ValueError(f"{path}: {key!r} is a {a.ndim}-D {a.dtype} array, expected {ndim}-D of kind {kind}")
+            return a
+
+        blocks = [str(b) for b in member("blocks", "U", 1)]
+        classes = [str(c) for c in member("classes", "U", 1)]
+        counts = member("counts", "iu", 1)
+        means = {b: member(f"mean:{b}", "f", 2) for b in blocks}
+        for b, m in means.items():
+            if len(counts) != len(classes) or m.shape[0] != len(classes):
+                raise ValueError(f"{path}: {len(classes)} classes, {len(counts)} counts and {m.shape[0]} rows "
+                                 f"of means for block {b!r}: expected one per class")
+        return cls(blocks, means, counts, classes)
 
 
 def _stage_of(name):

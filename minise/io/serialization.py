@@ -329,6 +329,10 @@ class _Reader:
         if entry in self.used:
             raise _Refused(f"member {entry!r} is used twice in {STRUCTURE}; ms.save writes each array once")
         self.used.add(entry)
+        return self.read_npy(entry)
+
+    def read_npy(self, entry):
+        """The .npy member ``entry``, stored uncompressed, its declared size checked before reading."""
         info = self._info(entry, (zipfile.ZIP_STORED,))
         with self.zf.open(info) as f:
             dtype, shape, fortran_order = self._npy_header(f, entry)
