@@ -184,12 +184,16 @@ def test_grad_health_rows_have_the_documented_columns_and_true_update_ratios(tin
     names = [name for name, _ in result.model.named_parameters()]
     assert [int(r["step"]) for r in rows] == [2] * len(names) + [4] * len(names)
     assert [r["param"] for r in rows[: len(names)]] == names
-    # Plain SGD: the update is lr * grad, so update_ratio == lr * |grad| / |w after|. Step 4 is the last
-    # step; the update is measured as a float32 difference of weights, hence the tolerance.
+    # Plain SGD: the update is lr * grad, so update_ratio == lr * |grad| / |w before| (GradHealthRecord's
+    # definition), with w before = w after + lr * grad. Step 4 is the last step, and its gradients are
+    # still in .grad; the update is measured as a float32 difference of weights, hence the tolerance.
     final = dict(result.model.named_parameters())
     for row in rows[len(names):]:
-        weight_norm = np.linalg.norm(final[row["param"]].numpy().astype(np.float64))
-        np.testing.assert_allclose(float(row["update_ratio"]), 0.05 * float(row["grad_norm"]) / weight_norm,
+        p = final[row["param"]]
+        grad = p.grad.numpy().astype(np.float64)
+        np.testing.assert_allclose(float(row["grad_norm"]), np.linalg.norm(grad), rtol=1e-6, err_msg=row["param"])
+        before = p.numpy().astype(np.float64) + 0.05 * grad
+        np.testing.assert_allclose(float(row["update_ratio"]), 0.05 * np.linalg.norm(grad) / np.linalg.norm(before),
                                    rtol=2e-3, atol=1e-7, err_msg=row["param"])
         assert float(row["grad_norm"]) > 0
 

@@ -12,7 +12,8 @@ The run folder (``runs/<model>-<dataset>-<time>`` unless ``out`` is given) holds
 - ``curves.png`` when a log writer draws it (``minise train`` passes
   ``minise.viz.write_curves``): loss, accuracy and learning rate;
 - ``grad_health.csv`` with ``grad_health=N``: every N optimiser steps, each
-  parameter's gradient norm and update/weight ratio.
+  parameter's gradient norm and update/weight ratio ``||w_after - w_before|| /
+  ||w_before||`` (NaN for an all-zero weight), measured by ``debug.GradientMonitor``.
 
 Every file is written atomically (temporary file, then rename).
 
@@ -58,7 +59,7 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
-from ..debug.grad_health import GRAD_HEALTH_COLUMNS
+from ..debug.grad_health import GRAD_HEALTH_COLUMNS, GradientMonitor
 from ..io.atomic import atomic_write_text
 from ..io.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path, save_checkpoint, to_host
 from .builders import (
@@ -127,6 +128,7 @@ class Trainer:
         self.steps_per_epoch = len(self.train_loader)
         self.scheduler = build_scheduler(self.config, self.optimizer, self.steps_per_epoch)
         self.named_parameters = list(self.model.named_parameters())
+        self.grad_monitor = GradientMonitor(self.named_parameters)   # grad_health.csv's numbers
 
         self.epoch = 0             # completed epochs
         self.global_step = 0       # optimiser steps taken
@@ -318,10 +320,11 @@ class Trainer:
             self.global_step += 1
             self.lr_rows.append({"step": self.global_step, "epoch": epoch, "lr": self.lr})
             health = self.config.grad_health and self.global_step % self.config.grad_health == 0
-            before = self._grad_health_before() if health else None
+            if health:
+                self.grad_monitor.before_step()
             self.optimizer.step()
             if health:
-                self._grad_health_after(epoch, before)
+                self._grad_health_rows(epoch)
             if self.scheduler is not None:
                 self.scheduler.step()
             pending_loss.append(loss.data)
@@ -354,24 +357,13 @@ class Trainer:
                 "images_per_s": seen / max(elapsed, 1e-9)}
 
     # --- gradient health ----------------------------------------------------------
-    def _grad_health_before(self):
-        """Gradient norms and a copy of every parameter, just before the optimiser step."""
-        xp = self.named_parameters[0][1].xp
-        norms = [xp.sqrt((p.grad.data.astype(xp.float64) ** 2).sum()) if p.grad is not None
-                 else xp.zeros((), xp.float64) for _, p in self.named_parameters]
-        return xp.stack(norms), [p.data.copy() for _, p in self.named_parameters]
-
-    def _grad_health_after(self, epoch, before):
-        """One row per parameter: grad norm and |update| / |weight|, with one host sync."""
-        grad_norms, old = before
-        xp = self.named_parameters[0][1].xp
-        updates = xp.stack([xp.sqrt(((p.data - w).astype(xp.float64) ** 2).sum())
-                            for (_, p), w in zip(self.named_parameters, old)])
-        weights = xp.stack([xp.sqrt((p.data.astype(xp.float64) ** 2).sum()) for _, p in self.named_parameters])
-        table = backend.to_numpy(xp.stack([grad_norms, updates / xp.maximum(weights, 1e-12)]))
-        for (name, _), grad_norm, ratio in zip(self.named_parameters, table[0], table[1]):
-            self.grad_health_rows.append({"epoch": epoch, "step": self.global_step, "param": name,
-                                          "grad_norm": repr(float(grad_norm)), "update_ratio": repr(float(ratio))})
+    def _grad_health_rows(self, epoch):
+        """grad_health.csv's rows for this step: the GradientMonitor's records (debug.grad_health),
+        one per parameter with a gradient; one host sync."""
+        for r in self.grad_monitor.after_step(epoch, self.global_step):
+            self.grad_health_rows.append({"epoch": r.epoch, "step": r.step, "param": r.param,
+                                          "grad_norm": repr(r.grad_norm), "update_ratio": repr(r.update_ratio)})
+        self.grad_monitor.records.clear()     # the rows above are the run's record (and survive a resume)
 
     # --- files and messages ---------------------------------------------------------
     def _write_logs(self, metrics, grad_health_rows, lr_rows):
