@@ -201,9 +201,9 @@ def test_a_training_step_stays_in_float32_in_every_op_forward_and_backward():
 
 @pytest.mark.parametrize("argv, message", [
     (["bench", "train", "--batch-size", "0"],
-     "minise bench train: error: --batch-size must be a positive number, got 0"),
-    (["bench", "train", "--steps", "0"], "minise bench train: error: --steps must be a positive number, got 0"),
-    (["bench", "train", "--threads", "0"], "minise bench train: error: --threads must be a positive number, got 0"),
+     "minise bench train: error: --batch-size must be a positive integer, got 0"),
+    (["bench", "train", "--steps", "0"], "minise bench train: error: --steps must be a positive integer, got 0"),
+    (["bench", "train", "--threads", "0"], "minise bench train: error: --threads must be a positive integer, got 0"),
     (["bench", "train", "--warmup", "-1"],
      "minise bench train: error: --warmup must be a finite number, 0 or more, got -1"),
     (["bench", "train", "--pause", "-0.5"],
@@ -212,8 +212,8 @@ def test_a_training_step_stays_in_float32_in_every_op_forward_and_backward():
      "minise bench train: error: --pause must be a finite number, 0 or more, got nan"),
     (["bench", "train", "--pause", "inf"],
      "minise bench train: error: --pause must be a finite number, 0 or more, got inf"),
-    (["bench", "ops", "--repeat", "0"], "minise bench ops: error: --repeat must be a positive number, got 0"),
-    (["bench", "ops", "--threads", "-2"], "minise bench ops: error: --threads must be a positive number, got -2"),
+    (["bench", "ops", "--repeat", "0"], "minise bench ops: error: --repeat must be a positive integer, got 0"),
+    (["bench", "ops", "--threads", "-2"], "minise bench ops: error: --threads must be a positive integer, got -2"),
 ])
 def test_bench_names_the_flag_of_a_number_out_of_range(capsys, argv, message):
     assert cli.main(argv) == 2
@@ -263,3 +263,19 @@ def test_use_threads_says_why_blas_runs_another_thread_count(monkeypatch, capsys
         ms.set_num_threads(before)
     out = capsys.readouterr().out.strip()
     assert out == (note or "")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "nowhere.ckpt", "--batch-size", "0"], "minise eval: error: --batch-size must be a positive integer, "
+                                                    "got 0"),
+    (["train", "--threads", "-3", "--epochs", "1"], "minise train: error: --threads must be a positive integer, "
+                                                    "got -3"),
+    (["bench", "train", "--warmup", "-2"], "minise bench train: error: --warmup must be a finite number, 0 or more, "
+                                           "got -2"),
+])
+def test_every_command_checks_its_numeric_flags_the_same_way_before_doing_anything(capsys, argv, message, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.chdir(tmp_path)          # nothing is read or written: the flag is refused first
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.strip() == message
+    assert list(tmp_path.iterdir()) == []

@@ -509,4 +509,4 @@ def test_minise_train_rejects_a_thread_count_below_one(capsys):
     from minise import cli
 
     assert cli.main(["train", "--threads", "0", "--subset", "8", "--epochs", "1"]) == 2
-    assert "--threads must be a positive number of threads, got 0" in capsys.readouterr().err
+    assert "--threads must be a positive integer, got 0" in capsys.readouterr().err

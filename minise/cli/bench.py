@@ -1,11 +1,9 @@
 """``minise bench ops | train``: the benchmarks' command lines (the benchmarks live in ``minise/bench/``)."""
 
-import math
-
 from .. import backend
 from ..bench.ops import run_ops
 from ..bench.train import MODELS, run_bench_train
-from .common import error
+from .common import bad_number_flag, error
 
 
 def add(sub):
@@ -56,16 +54,14 @@ def _add_train(sub):
 
 
 def _checked(run, at_least_1=(), at_least_0=()):
-    """``run``, after checking that each flag given in ``at_least_1`` is 1 or more and each in
-    ``at_least_0`` is 0 or more (a finite number: not nan or inf): otherwise one line naming the
-    flag, and exit status 2. A device that is unknown or cannot be used is one line naming --device."""
+    """``run``, after the numeric flags' check (``common.bad_number_flag``): a flag out of range is
+    one line naming it, exit status 2. A device that is unknown or cannot be used is one line
+    naming --device."""
     def run_checked(args):
         command = f"bench {args.benchmark}"
-        for dests, least, what in ((at_least_1, 1, "a positive number"), (at_least_0, 0, "a finite number, 0 or more")):
-            for dest in dests:
-                value = getattr(args, dest)
-                if value is not None and not (math.isfinite(value) and value >= least):
-                    return error(command, f"--{dest.replace('_', '-')} must be {what}, got {value}")
+        message = bad_number_flag(args, at_least_1, at_least_0)
+        if message:
+            return error(command, message)
         try:
             return run(args)
         except backend.DeviceError as exc:

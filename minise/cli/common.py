@@ -23,6 +23,7 @@ minise, not in the user's input.
 """
 
 import errno
+import math
 import os
 import pickle
 import sys
@@ -66,6 +67,20 @@ def error(command, message, code=EXIT_USAGE):
     """
     print(f"{' '.join(['minise', command]).strip()}: error: {printable(message)}", file=sys.stderr)
     return code
+
+
+def bad_number_flag(args, at_least_1=(), at_least_0=()):
+    """The one check of numeric flags for every command: the message for the first flag (an
+    argparse dest) in ``at_least_1`` that is not an integer of 1 or more, or in ``at_least_0``
+    that is not a finite number of 0 or more (nan and inf refused); None when all are fine or
+    not given. Use as ``if (message := bad_number_flag(...)): return error(command, message)``.
+    """
+    for dests, least, what in ((at_least_1, 1, "a positive integer"), (at_least_0, 0, "a finite number, 0 or more")):
+        for dest in dests:
+            value = getattr(args, dest, None)
+            if value is not None and not (math.isfinite(value) and value >= least):
+                return f"--{dest.replace('_', '-')} must be {what}, got {value}"
+    return None
 
 
 def plot_text(text):

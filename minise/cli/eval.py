@@ -6,7 +6,7 @@ from ..io import printable
 from ..training import evaluate, find_checkpoint, format_confusion, load_model
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_confusion_matrix
-from .common import check_writable, error, plot_text
+from .common import bad_number_flag, check_writable, error, plot_text
 from .train import DATA_DIR_HELP, next_steps, print_next
 
 
@@ -33,8 +33,9 @@ def run(args):
     The plot's folder is checked for writing first, before the model and the data are built;
     failures are one line and an exit code (:func:`minise.cli.common.guarded`, docs/files.md).
     """
-    if args.batch_size < 1:
-        return error("eval", f"--batch-size must be a positive integer, got {args.batch_size}")
+    message = bad_number_flag(args, at_least_1=("batch_size",))
+    if message:
+        return error("eval", message)
     ckpt = find_checkpoint(args.checkpoint)
     out = Path(args.out) if args.out else ckpt.with_name(f"{ckpt.stem}-confusion.png")
     if out.is_dir():

@@ -13,7 +13,7 @@ from ..training import RESUME_OVERRIDES, TrainConfig, Trainer, default_run_dir, 
 from ..training.config import DATASET_DEFAULTS
 from ..training.metrics import check_metric_rows, logs_lag
 from ..viz import plot_curves, write_curves
-from .common import EXIT_INTERRUPTED, check_writable, plot_text
+from .common import EXIT_INTERRUPTED, bad_number_flag, check_writable, plot_text
 from .common import error as _error
 
 DATA_DIR_HELP = ("the data folder: a dataset's files are read from DIR itself or from its subfolder "
@@ -96,9 +96,10 @@ def run(args):
     """``minise train``: exit status 0 when finished, 130 after Ctrl-C, 1 when training diverged; the other
     failures are mapped to one line and an exit code by :func:`minise.cli.common.guarded` (docs/files.md)."""
     backend.keep_freed_memory()  # reuse freed buffers across steps: no page faults (docs/benchmarks.md)
+    message = bad_number_flag(args, at_least_1=("threads",))   # the others: TrainConfig's checks
+    if message:
+        return _error("train", message)
     if args.threads is not None:
-        if args.threads < 1:
-            return _error("train", f"--threads must be a positive number of threads, got {args.threads}")
         parallel.set_num_threads(args.threads)
     given = {name: getattr(args, name) for name in CLI_FIELDS if getattr(args, name, None) is not None}
     try:
