@@ -230,6 +230,9 @@ def test_bench_names_the_flag_of_a_number_out_of_range(capsys, argv, message):
      "see minise bench train --help"),
     (["bench", "tran"], "minise bench: error: argument BENCHMARK: invalid choice: 'tran'", "see minise bench --help"),
     (["--bogus"], "minise: error: unrecognized arguments: --bogus", "see minise --help"),
+    (["train", "--bogus"], "minise train: error: unrecognized arguments: --bogus", "see minise train --help"),
+    (["bench", "ops", "--bogus", "1"], "minise bench ops: error: unrecognized arguments: --bogus 1",
+     "see minise bench ops --help"),
 ])
 def test_a_flag_argparse_refuses_is_one_line_and_exit_2_without_the_usage_block(capsys, argv, start, end):
     with pytest.raises(SystemExit) as stop:
@@ -272,6 +275,9 @@ def test_use_threads_says_why_blas_runs_another_thread_count(monkeypatch, capsys
                                                     "got -3"),
     (["bench", "train", "--warmup", "-2"], "minise bench train: error: --warmup must be a finite number, 0 or more, "
                                            "got -2"),
+    (["plot", "run", "--excitations", "--subset", "-1"], "minise plot: error: --subset must be a finite number, "
+                                                         "0 or more, got -1"),   # wrote all-zero excitations
+    (["eval", "run", "--subset", "-1"], "minise eval: error: --subset must be a finite number, 0 or more, got -1"),
 ])
 def test_every_command_checks_its_numeric_flags_the_same_way_before_doing_anything(capsys, argv, message, tmp_path,
                                                                                    monkeypatch):

@@ -195,7 +195,8 @@ def test_resume_refuses_scheduler_state_of_another_schedule(runs, tmp_path, caps
     assert _snapshot(run) == before
 
 
-@pytest.mark.parametrize("change", ["lr-a-string", "model-unknown", "weights-misshapen", "steps-do-not-fit"])
+@pytest.mark.parametrize("change", ["lr-a-string", "model-unknown", "weights-misshapen", "steps-do-not-fit",
+                                    "best-acc-nan"])
 def test_resume_refuses_a_checkpoint_whose_contents_do_not_fit_its_run(runs, tmp_path, capsys, change):
     run = _copy(runs[1], tmp_path)
 
@@ -206,6 +207,8 @@ def test_resume_refuses_a_checkpoint_whose_contents_do_not_fit_its_run(runs, tmp
             state["config"]["model"] = "../../evil"
         elif change == "weights-misshapen":
             state["model"]["fc.weight"] = np.zeros((3, 3), np.float32)
+        elif change == "best-acc-nan":           # was accepted: "best test accuracy nan%", never a new best
+            state["best_acc"] = float("nan")
         else:
             state["global_step"] = 7
     _edit(run / "last.ckpt", damage)

@@ -118,8 +118,12 @@ def test_train_help_lists_the_models_and_the_defaults_of_each_dataset():
 @pytest.mark.parametrize("flags, message", [
     (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
     (["--epochs", "0"], "--epochs must be a positive integer, got 0"),
-    (["--lr", "-1"], "--lr must be > 0, got -1.0"),
-    (["--momentum", "-1"], "--momentum must be >= 0, got -1.0"),  # the one flag that is wrong, not four
+    (["--lr", "-1"], "--lr must be a finite number > 0, got -1.0"),
+    (["--momentum", "-1"], "--momentum must be a finite number >= 0, got -1.0"),  # the one flag that is wrong
+    (["--warmup-epochs", "inf"], "--warmup-epochs must be a finite number >= 0, got inf"),   # was a traceback
+    (["--lr", "inf"], "--lr must be a finite number > 0, got inf"),        # was a run "diverged" (exit 1)
+    (["--weight-decay", "1e400"], "--weight-decay must be a finite number >= 0, got inf"),
+    (["--seed", "-1"], "--seed must be an integer >= 0, got -1"),         # was NumPy's words, no flag
 ])
 def test_train_errors_name_the_flag_the_user_typed(flags, message, tmp_path):
     code, _, err = _capture(["train", *flags, "--out", str(tmp_path / "run")])

@@ -411,6 +411,10 @@ def test_a_hostile_excitations_member_is_refused_before_any_allocation(tmp_path,
     ({"mean:layer1.0.se": np.full((5, 3), 0.5)}, "5 rows of means"),
     ({"blocks": np.array(["layer9.se"])}, "no 'mean:layer9.se' array"),
     ({"counts": np.array([0.5, 1.5])}, "'counts' is a 1-D float64 array"),
+    ({"counts": np.array([4, -5])}, "negative image counts"),
+    ({"mean:layer1.0.se": np.full((2, 3), np.nan)}, r"not all in \[0, 1\]"),
+    ({"mean:layer1.0.se": np.full((2, 3), 1.5)}, r"not all in \[0, 1\]"),
+    ({"extra": np.zeros(2)}, r"unexpected arrays \['extra'\]"),
 ])
 def test_an_excitations_file_whose_arrays_do_not_fit_together_is_a_value_error_naming_them(tmp_path, replace, match):
     from minise.analysis import Excitations
@@ -432,3 +436,31 @@ def test_minise_plot_of_a_hostile_excitations_file_is_one_line_and_exit_3(tmp_pa
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("minise plot: error: ") and "damaged" in err, err
     assert (run / "excitations.npz").read_bytes() == before
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("name", ["last.ckpt", "excitations.npz"])
+def test_a_file_that_is_a_symlink_to_dev_zero_is_refused_before_it_is_read(tmp_path, name):
+    # /dev/zero never ends: reading it would take all the memory (a newcomer saw 17 GB for excitations.npz)
+    from minise.analysis import Excitations
+    path = tmp_path / name
+    path.symlink_to("/dev/zero")
+    with pytest.raises(SerializationError, match="not a regular file"):
+        ms.load(path) if name.endswith(".ckpt") else Excitations.load(path)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("name", ["metrics.csv", "excitations.npz", "config.json"])
+def test_minise_plot_of_a_run_folder_holding_a_device_or_a_folder_is_one_line_not_a_hang(tmp_path, capsys, name):
+    from minise.cli import main
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).symlink_to("/dev/zero")
+    if name == "config.json":      # only the plot's title comes from it: the curves are drawn without one
+        (run / "metrics.csv").write_text("epoch,lr,train_loss,train_acc,test_loss,test_acc,time_s,images_per_s\n"
+                                         "1,0.1,2.0,0.2,2.1,0.25,1.0,100.0\n")
+        assert main(["plot", str(run)]) == 0
+        return
+    assert main(["plot", str(run)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"minise plot: error: {run / name} is not a regular file; delete it") and err.count("\n") == 1

@@ -269,7 +269,7 @@ def test_resume_refuses_to_change_settings_that_change_the_numbers(tiny_data, tm
     train.train(TrainConfig(out=str(out), **{**FAST, "epochs": 1}))
     with pytest.raises(ValueError, match="cannot change lr"):
         Trainer.from_checkpoint(out, lr=0.5)
-    with pytest.raises(ValueError, match="onecycle learning-rate schedule was planned for 1 epochs"):
+    with pytest.raises(ValueError, match="onecycle learning-rate schedule was planned for 1 epoch,"):
         Trainer.from_checkpoint(out, epochs=3)
     assert Trainer.from_checkpoint(out, device="cpu", grad_health=5).config.grad_health == 5
 

@@ -80,8 +80,8 @@ class Excitations:
         """Read what :meth:`save` wrote, with ``ms.load``'s budgets (``minise.io.npz.load_npz``).
 
         Raises ValueError (``SerializationError`` for a damaged or hostile file) naming the file
-        when a member is missing or the arrays do not fit together: K classes, K counts, and a
-        (K, C) array of means per block.
+        when a member is missing or extra, or the arrays do not fit together: K classes, K counts
+        (none negative), and a (K, C) array of means in [0, 1] per block.
         """
         arrays = load_npz(path)
 
@@ -101,6 +101,15 @@ class Excitations:
             if len(counts) != len(classes) or m.shape[0] != len(classes):
                 raise ValueError(f"{path}: {len(classes)} classes, {len(counts)} counts and {m.shape[0]} rows "
                                  f"of means for block {b!r}: expected one per class")
+            if not (np.isfinite(m).all() and m.min(initial=0) >= 0 and m.max(initial=0) <= 1):
+                raise ValueError(f"{path}: the means of block {b!r} are not all in [0, 1] (an excitation is a "
+                                 "sigmoid's output)")
+        if (counts < 0).any():
+            raise ValueError(f"{path}: negative image counts {counts.tolist()}")
+        extra = sorted(set(arrays) - {"blocks", "classes", "counts"} - {f"mean:{b}" for b in blocks})
+        if extra:
+            raise ValueError(f"{path}: unexpected arrays {extra} (Excitations.save writes blocks, classes, counts "
+                             "and one mean:<block> per block)")
         return cls(blocks, means, counts, classes)
 
 
@@ -143,5 +152,7 @@ def excitations_per_class(model, loader, num_classes=None, classes=None):
                     np.add.at(sums[name], labels, m.last_excitation.astype(np.float64))
     finally:
         model.train(was_training)
+    if counts.sum() == 0:     # all-zero means would look like results
+        raise ValueError("excitations_per_class: the loader yielded no images; nothing to average")
     means = {name: s / np.maximum(counts, 1)[:, None] for name, s in sums.items()}
     return Excitations([name for name, _ in blocks], means, counts, list(classes))

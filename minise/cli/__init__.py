@@ -40,7 +40,11 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:     # argparse would blame the top-level parser: name the sub-command the flags were given to
+        words = [w for w in (getattr(args, "command", None), getattr(args, "benchmark", None)) if w]
+        prog = " ".join(["minise", *words])
+        sys.exit(error(" ".join(words), f"unrecognized arguments: {' '.join(extra)}; see {prog} --help"))
     if not getattr(args, "run", None):
         parser.print_help()
         return 0

@@ -33,7 +33,7 @@ def run(args):
     The plot's folder is checked for writing first, before the model and the data are built;
     failures are one line and an exit code (:func:`minise.cli.common.guarded`, docs/files.md).
     """
-    message = bad_number_flag(args, at_least_1=("batch_size",))
+    message = bad_number_flag(args, at_least_1=("batch_size",), at_least_0=("subset",))
     if message:
         return error("eval", message)
     ckpt = find_checkpoint(args.checkpoint)

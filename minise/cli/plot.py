@@ -6,12 +6,12 @@ import zipfile
 from pathlib import Path
 
 from ..analysis import Excitations, excitations_per_class
-from ..io import CheckpointError, printable
+from ..io import CheckpointError, SerializationError, printable
 from ..nn import SEBlock
 from ..training import find_checkpoint, load_model, read_lr, read_metrics
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_curves, plot_excitations, plot_grad_health
-from .common import check_writable, plot_text
+from .common import bad_number_flag, check_writable, plot_text
 from .common import error as _error
 from .train import DATA_DIR_HELP
 
@@ -43,6 +43,9 @@ def run(args):
 
     Failures are one line and an exit code (:func:`minise.cli.common.guarded`, docs/files.md).
     """
+    message = bad_number_flag(args, at_least_0=("subset",))
+    if message:
+        return _error("plot", message)
     path = Path(args.run_dir)
     run_dir = path.parent if path.is_file() else path
     if not run_dir.is_dir():
@@ -77,7 +80,7 @@ def run(args):
         if health.exists():
             wrote.append(_read_log(health, lambda p: plot_grad_health(p, run_dir / "grad_health.png")))
     if numbers.exists():
-        excitations = _read_log(numbers, Excitations.load)
+        excitations = _read_log(numbers, Excitations.load, "minise plot --excitations RUN_DIR measures them again")
         bad = [c for c in classes or () if not 0 <= c < len(excitations.classes)]
         if bad:
             return _error("plot", f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
@@ -91,19 +94,31 @@ def run(args):
     return 0
 
 
-def _read_log(path, read):
-    """``read(path)``; a damaged file (bad numbers, missing columns, a broken npz) is a bad file (exit 3)."""
+def _read_log(path, read, remedy="minise train --resume RUN_DIR rewrites it from the checkpoint"):
+    """``read(path)``; a damaged file (bad numbers, missing columns, a broken npz) is a bad file (exit 3),
+    its message ending with ``remedy``: how to get a good one back. A folder or a device (a symlink to
+    /dev/zero) is refused before it is opened: it could be read forever."""
+    if Path(path).exists() and not Path(path).is_file():
+        raise CheckpointError(f"{path} is not a regular file; delete it ({remedy})")
     try:
         return read(path)
+    except SerializationError as exc:      # names the file and says what is wrong already
+        raise CheckpointError(f"{exc}; delete it ({remedy})") from None
     except (ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, csv.Error) as exc:
-        raise CheckpointError(f"{path} is damaged ({type(exc).__name__}: {exc}); delete it, or redraw it "
-                              "from the checkpoint with minise train --resume") from None
+        raise CheckpointError(f"{path} is damaged ({exc}); delete it ({remedy})") from None
 
 
 def _title(config_path):
-    """``<model> on <dataset>`` from the run's config.json, escaped for a plot; None when unreadable."""
+    """``<model> on <dataset>`` from the run's config.json, escaped for a plot; None when unreadable,
+    not a regular file, or over 1 MiB (minise writes a few hundred bytes)."""
     try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if not config_path.is_file():           # follows symlinks: /dev/zero is not a file
+            return None
+        with open(config_path, "rb") as f:
+            data = f.read((1 << 20) + 1)
+        if len(data) > 1 << 20:
+            return None
+        config = json.loads(data.decode("utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(config, dict):

@@ -50,7 +50,9 @@ def add(sub):
     p.add_argument("--batch-size", type=int, help="default: the dataset's (below)")
     p.add_argument("--lr", type=float, help="(peak) learning rate")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
-    p.add_argument("--momentum", type=float)
+    p.add_argument("--momentum", type=float,
+                   help="SGD momentum; the onecycle schedule cycles it between 0.95 and 0.85 instead, as "
+                        "PyTorch's OneCycleLR does")
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=["cosine", "step", "onecycle", "none"], help="stepped every batch")

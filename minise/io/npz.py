@@ -11,7 +11,7 @@ import struct
 import zipfile
 import zlib
 
-from .serialization import SerializationError, _file_size, _from_content, _Reader, _Refused
+from .serialization import SerializationError, _file_size, _from_content, _Reader, _Refused, open_regular
 
 __all__ = ["load_npz"]
 
@@ -23,11 +23,12 @@ def load_npz(path):
     ``np.savez`` stores it), not encrypted, inside the file, holding no pickled objects, and
     that its declared shape x itemsize is exactly the bytes it holds: the arrays never take
     more memory than the file. Raises :class:`SerializationError` (a ValueError) naming the
-    file and the member for anything wrong with the content; OSError when the file cannot be
-    opened or read at all. ``np.savez_compressed`` files are refused (deflated members).
+    file and the member for anything wrong with the content, or when ``path`` is not a regular
+    file (a device such as ``/dev/zero``, a pipe); OSError when it cannot be opened or read at all.
+    ``np.savez_compressed`` files are refused (deflated members).
     """
     name = os.fspath(path)
-    with open(path, "rb") as file:
+    with open_regular(path, "load_npz") as file:
         try:
             zf = zipfile.ZipFile(file)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OverflowError, OSError) as exc:

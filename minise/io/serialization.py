@@ -28,6 +28,7 @@ import errno
 import json
 import os
 import re
+import stat
 import struct
 import zipfile
 import zlib
@@ -204,7 +205,7 @@ def _load(path):
     name = repr(path) if hasattr(path, "read") else os.fspath(path)
     opened = None
     if not hasattr(path, "read"):
-        opened = path = open(path, "rb")  # OSError here: the file cannot be opened at all
+        opened = path = open_regular(path, "ms.load")
     try:
         return _load_from(path, name)
     finally:
@@ -256,6 +257,17 @@ def _load_from(file, name):
                 f"ms.load: {name} is damaged or not a valid minise checkpoint{member}: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
+
+
+def open_regular(path, who):
+    """``open(path, "rb")`` of a regular file (a symlink to one is fine). A device, a pipe or a
+    socket (``/dev/zero`` or a FIFO named like a checkpoint) is refused with SerializationError
+    before it is opened: it could be read forever. OSError when it cannot be opened at all."""
+    mode = os.stat(path).st_mode                      # FileNotFoundError etc. here
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a folder: open() says IsADirectoryError
+        raise SerializationError(f"{who}: {os.fspath(path)} is not a regular file (a device, a pipe or a "
+                                 "socket); expected a file minise wrote")
+    return open(path, "rb")
 
 
 def _from_content(exc):

@@ -1,6 +1,7 @@
 """The run configuration: TrainConfig, per-dataset defaults, what train() returns, and the NaN stop."""
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,11 +93,14 @@ class TrainConfig:
         for key, value in positive.items():
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"TrainConfig: {key} must be a positive integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"TrainConfig: lr must be > 0, got {self.lr!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"TrainConfig: lr must be a finite number > 0, got {self.lr!r}")
         for key in ("weight_decay", "momentum", "warmup_epochs", "grad_health"):
-            if not getattr(self, key) >= 0:
-                raise ValueError(f"TrainConfig: {key} must be >= 0, got {getattr(self, key)!r}")
+            value = getattr(self, key)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"TrainConfig: {key} must be a finite number >= 0, got {value!r}")
+        if self.seed is not None and not (isinstance(self.seed, (int, np.integer)) and self.seed >= 0):
+            raise ValueError(f"TrainConfig: seed must be an integer >= 0, got {self.seed!r}")
         backend.parse_device(self.device)
 
     def to_dict(self):

@@ -75,6 +75,9 @@ def checkpoint_test_loader(state, device="cpu", dataset=None, data_dir=None, sub
     checkpoint, and the dataset is downloaded only when the caller names it
     (``dataset``); the checkpoint's own dataset is only read where it already is.
     """
+    if subset is not None and not (isinstance(subset, (int, np.integer)) and subset >= 0):
+        raise ValueError(f"checkpoint_test_loader: subset must be 0 (every test image) or a positive number "
+                         f"of images, got {subset!r}")
     config = TrainConfig.from_dict(state["config"])
     config.dataset = dataset or config.dataset
     config.data_dir = data_dir

@@ -166,7 +166,8 @@ class Trainer:
         if epochs is not None and epochs != values["epochs"] and values["schedule"] != "none":
             raise ValueError(
                 f"resume: this run's {values['schedule']} learning-rate schedule was planned for "
-                f"{values['epochs']} epochs, so it cannot run for {epochs}; start a new run with --epochs {epochs} "
+                f"{values['epochs']} epoch{'' if values['epochs'] == 1 else 's'}, so it cannot run for {epochs}; "
+                f"start a new run with --epochs {epochs} "
                 "(changing the length of a run works with --schedule none)")
         values["out"] = str(path.parent)
         values["data_dir"] = None  # a place to read (or download into) comes from the caller, never the file
@@ -214,6 +215,9 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.global_step = int(state["global_step"])
         self.best_acc = float(state["best_acc"])
+        if not (self.best_acc == -1.0 or 0.0 <= self.best_acc <= 1.0):    # -1: no epoch yet; NaN fails here
+            raise CheckpointError(f"checkpoint {path}: best_acc is {self.best_acc!r}, expected an accuracy "
+                                  "in [0, 1] (or -1 before the first epoch); the file is damaged or was edited")
         self.best_epoch = int(state["best_epoch"])
         self.metrics = [dict(row) for row in state["metrics"]]
         # rows of the interrupted epoch are dropped: it runs again
@@ -224,6 +228,8 @@ class Trainer:
         """The rows of one of the run's per-step CSV files up to the last completed epoch ([] if absent)."""
         if not path.exists():
             return []
+        if not path.is_file():     # a folder, or a device such as /dev/zero: it could be read forever
+            raise ValueError(f"{path} is not a regular file; move it away to resume without its earlier rows")
         try:
             with open(path, newline="") as f:
                 return [row for row in csv.DictReader(f) if int(row["epoch"]) <= self.epoch]
@@ -413,13 +419,15 @@ class Trainer:
         schedule = c.schedule + (f" (warmup {c.warmup_epochs:g} epochs)" if c.warmup_epochs and
                                  c.schedule in ("cosine", "step") else "")
         nesterov = " nesterov" if c.nesterov and c.momentum > 0 else ""
-        optimizer = c.optimizer + (f" momentum {c.momentum:g}{nesterov}" if c.optimizer == "sgd" else "")
+        momentum = "0.95-0.85 (cycled by onecycle)" if c.schedule == "onecycle" else f"{c.momentum:g}"
+        optimizer = c.optimizer + (f" momentum {momentum}{nesterov}" if c.optimizer == "sgd" else "")
+        steps = f"{self.steps_per_epoch} step{'' if self.steps_per_epoch == 1 else 's'}"
         verb = f"resuming after epoch {self.epoch}" if self.epoch else "training"
         self._print(
             f"{verb}: {c.model} ({n_params:,} parameters) on {c.dataset} "
             f"({len(self.train_set)} train / {len(self.test_set)} test images, {len(self.classes)} classes), "
             f"device {c.device}\n"
-            f"  {c.epochs} epoch{'' if c.epochs == 1 else 's'} x {self.steps_per_epoch} steps, batch {c.batch_size}, "
+            f"  {c.epochs} epoch{'' if c.epochs == 1 else 's'} x {steps}, batch {c.batch_size}, "
             f"{optimizer}, lr {c.lr:g}, "
             f"weight decay {c.weight_decay:g}, schedule {schedule}, augment {c.augment}, seed {c.seed}\n"
             f"  run folder: {self.run_dir}"
