@@ -155,6 +155,19 @@ def test_minise_plot_excitations_saves_per_class_numbers_and_the_figure(run_dir,
         assert np.all((exc.means[name][seen] > 0) & (exc.means[name][seen] < 1))
 
 
+def test_minise_plot_excitations_checks_classes_before_measuring_anything(run_dir, capsys, monkeypatch):
+    from minise.cli import plot as plot_cli
+
+    def measured(*args, **kwargs):
+        raise AssertionError("the excitations were measured before --classes was checked")
+    monkeypatch.setattr(plot_cli, "excitations_per_class", measured)
+    before = (run_dir / "excitations.npz").read_bytes() if (run_dir / "excitations.npz").exists() else None
+    assert main(["plot", "--excitations", str(run_dir), "--classes", "1,99"]) == 2
+    assert capsys.readouterr().err.strip() == "minise plot: error: --classes [99] out of range 0..9"
+    after = (run_dir / "excitations.npz").read_bytes() if (run_dir / "excitations.npz").exists() else None
+    assert after == before
+
+
 def test_minise_plot_of_a_missing_folder_is_an_error(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "nothing")]) == 2
     assert "no run folder" in capsys.readouterr().err

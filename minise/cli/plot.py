@@ -66,6 +66,9 @@ def run(args):
             return _error("plot", f"--excitations needs a model with SE blocks; {ckpt} holds "
                                   f"{printable(state['config']['model'])}, which has none (train an se_ model, "
                                   "e.g. --model se_resnet20)")
+        bad = [c for c in classes or () if not 0 <= c < len(state["classes"])]
+        if bad:           # before the measurement, not after it
+            return _error("plot", f"--classes {bad} out of range 0..{len(state['classes']) - 1}")
         loader = checkpoint_test_loader(state, args.device, data_dir=args.data_dir, subset=args.subset)
         excitations = excitations_per_class(model, loader, classes=[printable(c) for c in state["classes"]])
         wrote.append(excitations.save(numbers))
