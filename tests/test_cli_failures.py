@@ -263,6 +263,19 @@ def test_an_unwritable_out_folder_fails_in_a_second_before_any_data_or_model(tmp
     assert _snapshot(run) == before
 
 
+def test_eval_out_in_a_folder_that_refuses_files_names_the_flag_and_what_failed(runs, tmp_path, capsys, monkeypatch):
+    # /proc exists but answers ENOENT to a new file: the message said "No such file or directory: '/proc'"
+    def refuse(*args, dir=None, **kwargs):
+        raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), dir)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    run = _copy(runs[0], tmp_path)
+    code, out, err = _run(["eval", str(run / "best.ckpt"), "--out", str(tmp_path / "x.png")], capsys)
+    assert code == common.EXIT_USAGE and out == ""
+    assert err.strip() == (f"minise eval: error: --out {tmp_path / 'x.png'}: cannot create a file in {tmp_path} "
+                           "(No such file or directory)")
+
+
 def test_a_full_disk_during_a_checkpoint_save_is_one_line_exit_4_and_the_run_folder_is_unchanged(
         runs, tmp_path, capsys, monkeypatch):
     run = _copy(runs[1], tmp_path)

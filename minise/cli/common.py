@@ -99,7 +99,7 @@ def describe_os_error(exc):
         return f"cannot access{where}: {reason}. Choose a folder you can write to (--out)"
     if exc.errno == errno.EIO:
         return f"cannot read or write{where}: {reason}"
-    return str(exc)
+    return exc.strerror if exc.filename is None and exc.strerror else str(exc)
 
 
 def exit_code_for(exc):
@@ -154,6 +154,9 @@ def check_writable(folder):
     try:
         fd, name = tempfile.mkstemp(prefix=".minise-write-check-", suffix=".tmp", dir=probe_in)
     except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(folder)) from None
+        if exc.errno in _FS_ERRORS:     # described by describe_os_error, with the folder asked for
+            raise OSError(exc.errno, exc.strerror, str(folder)) from None
+        # e.g. /proc, which exists but answers ENOENT: say what failed, not only the errno's words
+        raise OSError(exc.errno, f"cannot create a file in {probe_in} ({exc.strerror})") from None
     os.close(fd)
     os.unlink(name)
