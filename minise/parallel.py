@@ -110,10 +110,13 @@ def set_num_threads(n):
         _num_threads = n
     try:
         _workers()           # start the pool now: a thread count the system refuses fails here
-    except ValueError:
+    except (ValueError, OverflowError, MemoryError) as exc:
         with _pool_lock:
             _num_threads = before
-        raise
+        if isinstance(exc, ValueError):
+            raise
+        raise ValueError(f"set_num_threads: {n} threads cannot even be counted out ({type(exc).__name__}); "
+                         f"use fewer (this machine has {os.cpu_count()} cores)") from None
     backend.set_blas_threads(n)
 
 

@@ -432,3 +432,47 @@ def test_a_really_read_only_folder_fails_eval_before_any_output(roomy_fs, runs, 
     code, out, err = _run(["eval", str(roomy_fs / "best.ckpt")], capsys)
     assert code == common.EXIT_IO and "read-only file system" in err and out == ""
     assert _snapshot(roomy_fs) == before
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("name, kind", [("metrics.csv", "dev-zero"), ("metrics.csv", "folder"),
+                                        ("lr.csv", "dev-zero"), ("grad_health.csv", "folder")])
+def test_resume_refuses_a_log_that_is_not_a_regular_file_before_reading_it(runs, tmp_path, capsys, name, kind):
+    # metrics.csv -> /dev/zero made resume read forever (2 GB in 15 s); a folder gave "[Errno 21] ... .tmp"
+    run = _copy(runs[1], tmp_path)
+    (run / name).unlink(missing_ok=True)
+    if kind == "dev-zero":
+        (run / name).symlink_to("/dev/zero")
+    else:
+        (run / name).mkdir()
+    code, _, err = _run(["train", "--resume", str(run), "--no-progress"], capsys)
+    assert code == common.EXIT_USAGE and "is not a regular file" in err and name in err, err
+
+
+def test_a_log_over_the_size_limit_is_refused_before_its_rows_are_read(tmp_path, monkeypatch):
+    from minise.io import text
+    from minise.training import read_metrics
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,lr\n" + "1,0.1\n" * 100)
+    monkeypatch.setattr(text, "MAX_LOG_BYTES", 500)
+    with pytest.raises(ValueError, match=r"holds 609 bytes, over the 500-byte limit"):
+        read_metrics(path)
+
+
+@pytest.mark.parametrize("case, code, message", [
+    ("empty checkpoint", common.EXIT_BAD_FILE, "is not a minise checkpoint"),        # was exit 2
+    ("unwritable out", common.EXIT_USAGE, "OUT "),                                   # was a traceback, exit 1
+])
+def test_export_failures_are_one_line_with_the_documented_exit_code(runs, tmp_path, capsys, monkeypatch, case, code,
+                                                                    message):
+    if case == "empty checkpoint":
+        (tmp_path / "empty.ckpt").write_bytes(b"")
+        argv = ["export", str(tmp_path / "empty.ckpt"), str(tmp_path / "x.safetensors")]
+    else:
+        def refuse(*args, dir=None, **kwargs):
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), dir)
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+        argv = ["export", str(runs[0]), str(tmp_path / "x.safetensors")]
+    got, _, err = _run(argv, capsys)
+    assert got == code and message in err, err
+    assert not (tmp_path / "x.safetensors").exists()

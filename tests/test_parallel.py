@@ -510,3 +510,10 @@ def test_minise_train_rejects_a_thread_count_below_one(capsys):
 
     assert cli.main(["train", "--threads", "0", "--subset", "8", "--epochs", "1"]) == 2
     assert "--threads must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_set_num_threads_refuses_a_count_too_big_to_count_out_and_keeps_the_old_one():
+    before = parallel.get_num_threads()
+    with pytest.raises(ValueError, match=r"set_num_threads: 100000000000000000000 threads cannot even be counted"):
+        parallel.set_num_threads(10**20)          # was an OverflowError traceback from the pool's lists
+    assert parallel.get_num_threads() == before

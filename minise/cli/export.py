@@ -6,6 +6,7 @@ import numpy as np
 
 from ..io import load, resolve_checkpoint_path, save_safetensors
 from ..io.checkpoint import CHECKPOINT_FORMAT
+from .common import EXIT_USAGE, check_writable, describe_os_error, exit_code_for
 from .common import error as _error
 
 
@@ -26,6 +27,10 @@ def run(args):
     """``minise export CKPT OUT``: print what was written, and how to load it in PyTorch."""
     path = Path(args.checkpoint)
     try:
+        check_writable(Path(args.out).absolute().parent)       # before reading anything
+    except OSError as exc:
+        return _error("export", f"OUT {args.out}: {describe_os_error(exc)}", exit_code_for(exc))
+    try:
         path = resolve_checkpoint_path(path / "best.ckpt" if path.is_dir() else path)
         state = load(str(path))
         if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
@@ -36,8 +41,10 @@ def run(args):
         if not isinstance(state, dict) or not state or not all(isinstance(v, np.ndarray) for v in state.values()):
             raise ValueError(f"{path} holds neither a minise training checkpoint nor a state dict of arrays")
         save_safetensors(state, args.out, metadata={"minise_model": model_name, "source": path.name})
-    except (ValueError, TypeError, OSError, ImportError) as exc:
-        return _error("export", exc)
+    except (ValueError, TypeError, ImportError) as exc:
+        return _error("export", exc, exit_code_for(exc) or EXIT_USAGE)   # a bad checkpoint: 3, as eval says
+    except OSError as exc:
+        return _error("export", describe_os_error(exc), exit_code_for(exc))
     count = sum(int(v.size) for v in state.values())
     print(f"wrote {args.out}: {len(state)} tensors, {count:,} numbers of {model_name} from {path}")
     print("in PyTorch:  import safetensors.torch; twin.load_state_dict(safetensors.torch.load_file("

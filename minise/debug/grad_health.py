@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .. import backend
 from ..io.atomic import atomic_path
+from ..io.text import open_log
 from ..tensor import Tensor
 from .stats import _norm_array
 
@@ -113,7 +114,7 @@ def write_grad_health_csv(records, path):
 
 def read_grad_health_csv(path):
     """The records of a ``grad_health.csv``; raises ValueError if its header is not GRAD_HEALTH_COLUMNS."""
-    with open(path, newline="") as f:
+    with open_log(path) as f:        # a regular file of a sane size, or ValueError
         reader = csv.DictReader(f)
         if tuple(reader.fieldnames or ()) != GRAD_HEALTH_COLUMNS:
             raise ValueError(f"read_grad_health_csv: {path} has columns {reader.fieldnames}, "

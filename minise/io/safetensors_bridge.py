@@ -39,7 +39,12 @@ def save_safetensors(state_dict, path, metadata=None):
     st = import_safetensors()
     header = {"format": "pt", **{str(k): str(v) for k, v in (metadata or {}).items()}}
     with atomic_path(path) as tmp:
-        st.save_file(arrays, str(tmp), metadata=header)
+        try:
+            st.save_file(arrays, str(tmp), metadata=header)
+        except Exception as exc:   # safetensors' own SafetensorError wraps the I/O error of the disk
+            if type(exc).__name__ != "SafetensorError":
+                raise
+            raise OSError(f"safetensors could not write {path}: {exc}") from None
 
 
 def load_safetensors(path, device="cpu", sha256=None):

@@ -1,4 +1,5 @@
-"""Strings read from files, made safe to print: control characters escaped.
+"""Strings read from files, made safe to print: control characters escaped; and ``open_log``,
+which opens a run folder's CSV log only when it is a regular file of a sane size.
 
 A class name in a checkpoint, a model name in a config, a member name in a zip
 can hold an escape sequence that rewrites the terminal (``"\\x1b[2J"`` clears
@@ -7,9 +8,11 @@ override that makes text read backwards. :func:`printable` is what minise
 prints instead of such a string.
 """
 
+import os
 import unicodedata
+from pathlib import Path
 
-__all__ = ["printable"]
+__all__ = ["printable", "open_log", "MAX_LOG_BYTES"]
 
 _ESCAPED = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}  # control, format (bidi), separators, surrogates, unassigned
 
@@ -37,3 +40,24 @@ def printable(text):
         else:
             out.append(f"\\U{ord(ch):08x}")
     return "".join(out)
+
+
+# The most a CSV log of a run folder may hold. minise's largest is grad_health.csv with --grad-health 1:
+# about 6 KB a step for a ResNet-20, so 30,000 steps in 256 MiB; metrics.csv and lr.csv are far smaller.
+MAX_LOG_BYTES = 256 << 20
+
+
+def open_log(path):
+    """Open a run folder's CSV log for reading, as ``open(path, newline="")``, after checking that it
+    is a regular file (a device such as /dev/zero, a pipe or a folder could be read forever, or
+    block) of at most :data:`MAX_LOG_BYTES` (its rows become Python dicts, about 10x the bytes).
+    Raises ValueError naming the file otherwise; FileNotFoundError when it is absent."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is not a regular file")
+    f = open(path, newline="")
+    size = os.fstat(f.fileno()).st_size
+    if size > MAX_LOG_BYTES:
+        f.close()
+        raise ValueError(f"{path} holds {size:,} bytes, over the {MAX_LOG_BYTES:,}-byte limit for a run's log")
+    return f

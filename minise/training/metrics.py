@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..io.atomic import atomic_write_text
 from ..io.checkpoint import CheckpointError
+from ..io.text import open_log
 from .config import METRIC_COLUMNS
 
 LR_COLUMNS = ("step", "epoch", "lr")  # lr.csv: the learning rate each optimiser step used
@@ -30,7 +31,7 @@ def read_metrics(path):
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.csv"
-    with open(path, newline="") as f:
+    with open_log(path) as f:
         rows = list(csv.DictReader(f))
     return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in rows]
 
@@ -43,7 +44,7 @@ def read_lr(path):
         path = path / "lr.csv"
     if not path.exists():
         return []
-    with open(path, newline="") as f:
+    with open_log(path) as f:
         return [{"step": int(r["step"]), "epoch": int(r["epoch"]), "lr": float(r["lr"])} for r in csv.DictReader(f)]
 
 

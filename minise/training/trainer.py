@@ -51,6 +51,7 @@ epoch) is refused with :class:`~minise.io.checkpoint.CheckpointError`.
 import csv
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -74,7 +75,7 @@ from .builders import (
 from .checks import check_finite_state, check_fits, non_finite_entries
 from .config import RESUME_OVERRIDES, NonFiniteLossError, NonFiniteStateError, TrainConfig, TrainResult, default_run_dir
 from .evaluate import _labels_of, evaluate
-from .metrics import LR_COLUMNS, _write_csv, logs_lag, write_metrics
+from .metrics import LR_COLUMNS, _write_csv, logs_lag, open_log, write_metrics
 
 
 class Trainer:
@@ -221,6 +222,10 @@ class Trainer:
         self.best_epoch = int(state["best_epoch"])
         self.metrics = [dict(row) for row in state["metrics"]]
         # rows of the interrupted epoch are dropped: it runs again
+        metrics_csv = self.run_dir / "metrics.csv"
+        if os.path.lexists(metrics_csv) and not metrics_csv.is_file():     # a device, a pipe, a folder
+            raise ValueError(f"{metrics_csv} is not a regular file; move it away to resume (the logs are "
+                             "written again from the checkpoint)")
         self.grad_health_rows = self._read_rows(self.run_dir / "grad_health.csv")
         self.lr_rows = self._read_rows(self.run_dir / "lr.csv")
 
@@ -228,10 +233,8 @@ class Trainer:
         """The rows of one of the run's per-step CSV files up to the last completed epoch ([] if absent)."""
         if not path.exists():
             return []
-        if not path.is_file():     # a folder, or a device such as /dev/zero: it could be read forever
-            raise ValueError(f"{path} is not a regular file; move it away to resume without its earlier rows")
         try:
-            with open(path, newline="") as f:
+            with open_log(path) as f:     # a regular file of a sane size, or ValueError
                 return [row for row in csv.DictReader(f) if int(row["epoch"]) <= self.epoch]
         except (KeyError, TypeError, ValueError, csv.Error) as exc:
             raise ValueError(f"{path} is damaged ({type(exc).__name__}: {exc}); move it away to resume "
