@@ -123,3 +123,16 @@ def test_cli_summary_rejects_unknown_models_and_bad_shapes(capsys):
     assert "unknown model 'resnet21'" in capsys.readouterr().err
     assert main(["summary", "resnet20", "--input-shape", "1,3,32"]) == 2
     assert "N,C,H,W" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["summary", "resnet21"], "minise summary: error: unknown model 'resnet21'"),
+    (["summary", "resnet20", "--input", "nan"], "minise summary: error: --input must be CxHxW like 3x224x224"),
+    (["summary", "resnet20", "--depth", "-1"], "minise summary: error: --depth must be a finite number, 0 or more"),
+    (["summary", "resnet20", "--num-classes", "0"], "minise summary: error: --num-classes must be a positive integer"),
+])
+def test_cli_summary_errors_are_one_line_like_every_command(capsys, argv, message):
+    # they lacked "error:" and --depth -1 printed nothing with exit 0
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1, err

@@ -1,9 +1,8 @@
 """``minise summary MODEL``: per-layer output shapes, parameters and multiply-adds."""
 
-import sys
-
 from .. import models
 from ..analysis import summary
+from .common import bad_number_flag, error
 
 
 def _shape(args):
@@ -24,29 +23,26 @@ def _shape(args):
 
 
 def run(args):
+    message = bad_number_flag(args, at_least_0=("depth",)) or bad_number_flag(args, at_least_1=("num_classes",))
+    if message:
+        return error("summary", message)
     try:
         shape = _shape(args)
     except ValueError as exc:
-        print(f"minise summary: {exc}", file=sys.stderr)
-        return 2
+        return error("summary", exc)
     kwargs = {"in_channels": shape[1]}
     if args.num_classes is not None:
         kwargs["num_classes"] = args.num_classes
     if args.name.startswith("se_"):
         kwargs["reduction"] = args.reduction
     elif args.reduction is not None and args.reduction != 16:
-        print(f"minise summary: --reduction applies to SE models only, not {args.name}", file=sys.stderr)
-        return 2
+        return error("summary", f"--reduction applies to SE models only, not {args.name}")
     if args.layout is not None:
         if args.name not in ("resnet50", "se_resnet50"):
-            print(f"minise summary: --layout applies to resnet50 and se_resnet50 only, not {args.name}",
-                  file=sys.stderr)
-            return 2
+            return error("summary", f"--layout applies to resnet50 and se_resnet50 only, not {args.name}")
         kwargs["layout"] = args.layout
     if args.name not in models.list():
-        print(f"minise summary: unknown model {args.name!r}; choose from {', '.join(models.list())}",
-              file=sys.stderr)
-        return 2
+        return error("summary", f"unknown model {args.name!r}; choose from {', '.join(models.list())}")
     print(summary(models.get(args.name, **kwargs), shape, max_depth=args.depth, name=args.name))
     return 0
 
