@@ -476,3 +476,15 @@ def test_export_failures_are_one_line_with_the_documented_exit_code(runs, tmp_pa
     got, _, err = _run(argv, capsys)
     assert got == code and message in err, err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+@pytest.mark.parametrize("command", ["eval", "export"])
+def test_a_best_ckpt_that_is_not_a_regular_file_is_refused_not_skipped_for_last_ckpt(runs, tmp_path, capsys, command):
+    # eval fell back to last.ckpt without a word; export said "no checkpoint at .../best.ckpt/last.ckpt"
+    run = _copy(runs[0], tmp_path)
+    (run / "best.ckpt").unlink()
+    (run / "best.ckpt").mkdir()
+    argv = [command, str(run)] + ([str(tmp_path / "x.safetensors")] if command == "export" else [])
+    code, out, err = _run(argv, capsys)
+    assert code == common.EXIT_BAD_FILE and out == ""
+    assert f"{run / 'best.ckpt'} is not a regular file" in err

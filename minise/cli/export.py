@@ -4,8 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import load, resolve_checkpoint_path, save_safetensors
+from ..io import load, save_safetensors
 from ..io.checkpoint import CHECKPOINT_FORMAT
+from ..training import find_checkpoint
 from .common import EXIT_USAGE, check_writable, describe_os_error, exit_code_for
 from .common import error as _error
 
@@ -13,12 +14,13 @@ from .common import error as _error
 def add(sub):
     p = sub.add_parser("export", help="write a checkpoint's model weights as .safetensors (for PyTorch)",
                        description="Read the model state dict of a training checkpoint (a .ckpt file, or a run "
-                                   "folder: its best.ckpt) or of a file saved with ms.save(model.state_dict()), "
+                                   "folder: its best.ckpt, else its last.ckpt) or of a file saved with "
+                                   "ms.save(model.state_dict()), "
                                    "and write it as safetensors with PyTorch's key names and layouts: "
                                    "twin.load_state_dict(safetensors.torch.load_file(OUT)). Needs the "
                                    "safetensors package (pip install 'minise[torch-bridge]').")
-    p.add_argument("checkpoint", metavar="CKPT", help="a .ckpt file, a run folder (its best.ckpt), or a "
-                                                      "state dict saved with ms.save")
+    p.add_argument("checkpoint", metavar="CKPT", help="a .ckpt file, a run folder (its best.ckpt, else its "
+                                                      "last.ckpt), or a state dict saved with ms.save")
     p.add_argument("out", metavar="OUT", help="the .safetensors file to write")
     p.set_defaults(run=run)
 
@@ -31,7 +33,7 @@ def run(args):
     except OSError as exc:
         return _error("export", f"OUT {args.out}: {describe_os_error(exc)}", exit_code_for(exc))
     try:
-        path = resolve_checkpoint_path(path / "best.ckpt" if path.is_dir() else path)
+        path = find_checkpoint(path)      # a run folder: its best.ckpt, else its last.ckpt (as eval)
         state = load(str(path))
         if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
             model_name = state.get("config", {}).get("model", "model")

@@ -1,5 +1,6 @@
 """Runs as a whole: train, resume, and load a saved run's model or test set."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,9 @@ def find_checkpoint(path, which="best"):
         for name in names:
             if (path / name).is_file():
                 return path / name
+            if os.path.lexists(path / name):   # a device, a pipe, a folder: refused, not silently skipped
+                raise CheckpointError(f"{path / name} is not a regular file (a device, a pipe, a folder or a "
+                                      "broken link); expected a checkpoint minise wrote")
         raise FileNotFoundError(f"no checkpoint in {path} (no {' or '.join(names)}): {rule}")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: {rule}")
