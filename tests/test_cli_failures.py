@@ -363,6 +363,24 @@ def test_guarded_maps_each_expected_failure_to_one_line_and_its_code(exc, code, 
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_reader_closing_the_pipe_ends_the_command_quietly_with_exit_0(capsys):
+    # `minise eval RUN | head -1` printed "minise eval: error: Broken pipe" and exit 4 ("the disk refused")
+    def body():
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+    assert common.guarded("eval", body) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_minise_piped_into_a_reader_that_quits_exits_0_without_a_word_on_stderr(tmp_path):
+    import subprocess
+    import sys
+    # `true` exits at once: minise (a second to import and build) then writes into a pipe nobody reads
+    result = subprocess.run(f"{sys.executable} -m minise summary se_resnet20 | true; exit ${{PIPESTATUS[0]}}",
+                            shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr == "", result
+
+
 @pytest.mark.parametrize("exc", [RuntimeError("a bug"), KeyError("x"), TypeError("y"), AttributeError("z")])
 def test_guarded_lets_a_bug_through_as_a_traceback(exc):
     def body():

@@ -129,6 +129,14 @@ def guarded(command, body, *args):
     except KeyboardInterrupt:
         print(f"\nminise {command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Whoever read the output stopped reading (``minise eval RUN | head -1``): end quietly, as Unix
+        # tools do. stdout now goes to /dev/null, so that Python's flush at exit does not fail again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 -- re-raised below unless it is an expected failure
         code = exit_code_for(exc)
         if code is None:
