@@ -110,13 +110,10 @@ def set_num_threads(n):
         _num_threads = n
     try:
         _workers()           # start the pool now: a thread count the system refuses fails here
-    except (ValueError, OverflowError, MemoryError) as exc:
+    except ValueError:
         with _pool_lock:
             _num_threads = before
-        if isinstance(exc, ValueError):
-            raise
-        raise ValueError(f"set_num_threads: {n} threads cannot even be counted out ({type(exc).__name__}); "
-                         f"use fewer (this machine has {os.cpu_count()} cores)") from None
+        raise
     backend.set_blas_threads(n)
 
 
@@ -129,7 +126,11 @@ class _Pool:
 
     def __init__(self, workers):
         self.busy = threading.Lock()        # one call at a time; a second caller runs serially
-        self.jobs = [None] * workers        # (body, chunk) for each worker, None: stop
+        try:
+            self.jobs = [None] * workers    # (body, chunk) for each worker, None: stop
+        except (OverflowError, MemoryError) as exc:
+            raise ValueError(f"set_num_threads: {workers + 1} threads cannot even be counted out "
+                             f"({type(exc).__name__}); use fewer (this machine has {os.cpu_count()} cores)") from None
         self.errors = [None] * workers
         self.go = [threading.Lock() for _ in range(workers)]
         self.done = [threading.Lock() for _ in range(workers)]
@@ -230,7 +231,7 @@ def _run_chunk_in_worker(body, chunk):
 
 def _chunks(n, size):
     """How many chunks to cut range(n) into: one per thread, at least MIN_CHUNK elements each."""
-    if getattr(_local, "inside", False):
+    if in_worker_chunk():
         return 1
     return max(1, min(get_num_threads(), n, size // MIN_CHUNK))
 
@@ -251,13 +252,19 @@ def parallel_for(n, body, work):
     if k == 1:
         body(slice(0, n))
         return
+    bounds = [n * i // k for i in range(k + 1)]
+    _on_pool(body, [slice(bounds[i], bounds[i + 1]) for i in range(k)], alone=slice(0, n))
+
+
+def _on_pool(body, chunks, alone):
+    """``body(chunk)`` for every chunk, on the pool's threads (the first on the calling one); just
+    ``body(alone)`` on the calling thread while another thread of the program is using the pool."""
     pool = _workers()
-    if not pool.busy.acquire(blocking=False):   # another thread of the program is using the pool
-        body(slice(0, n))
+    if not pool.busy.acquire(blocking=False):
+        body(alone)
         return
     try:
-        bounds = [n * i // k for i in range(k + 1)]
-        pool.run(body, [slice(bounds[i], bounds[i + 1]) for i in range(k)])
+        pool.run(body, chunks)
     finally:
         pool.busy.release()
 
@@ -411,7 +418,7 @@ def for_each_tile(count, body):
     hand-over, some 20 microseconds. An exception in a tile is raised here, once the other
     threads have finished the remaining tiles.
     """
-    threads = 1 if getattr(_local, "inside", False) else min(get_num_threads(), count)
+    threads = 1 if in_worker_chunk() else min(get_num_threads(), count)
     if threads <= 1 or not _blas_on_one_thread(True):   # one thread, one tile (or none: an empty batch)
         for t in range(count):
             body(t)
@@ -427,13 +434,6 @@ def for_each_tile(count, body):
             t = next(taken)
 
     try:
-        pool = _workers()
-        if not pool.busy.acquire(blocking=False):   # another thread of the program is using the pool
-            take_tiles(None)
-            return
-        try:
-            pool.run(take_tiles, [None] * threads)
-        finally:
-            pool.busy.release()
+        _on_pool(take_tiles, [None] * threads, alone=None)
     finally:
         _blas_on_one_thread(False)

@@ -116,7 +116,7 @@ class OpProfiler:
         return self._wrap(category, fn)()
 
     def __enter__(self):
-        self._patch(conv, "_pad", "im2col", self._wrap_cpu)
+        self._patch(conv, "_fill_padded", "im2col", self._wrap_cpu)   # conv2d pads tile by tile
         self._patch(conv, "_tile_columns", "im2col", self._wrap_cpu)
         self._patch(conv, "_col2im", "col2im", self._wrap_cpu)
         for cls in _function_classes():

@@ -16,14 +16,18 @@ from .common import error, guarded
 COMMANDS = [info, train, eval, plot, bench, summary, export]
 
 
+def _refuse(prog, message):
+    """Exit 2 with one line like every other minise error, pointing to ``prog``'s help:
+    ``minise train: error: argument --model: invalid choice: ...; see minise train --help``."""
+    sys.exit(error(prog.removeprefix("minise").strip(), f"{message}; see {prog} --help"))
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, its errors one line like every other minise error, exit status 2:
-    ``minise train: error: argument --model: invalid choice: ...; see minise train --help``.
-    (argparse's own ``error`` prints the whole usage block before that line.) Sub-commands
-    get this class too."""
+    """argparse, its errors through :func:`_refuse` (argparse's own ``error`` prints the whole
+    usage block before its line). Sub-commands get this class too."""
 
     def error(self, message):
-        sys.exit(error(self.prog.removeprefix("minise").strip(), f"{message}; see {self.prog} --help"))
+        _refuse(self.prog, message)
 
 
 def build_parser():
@@ -43,8 +47,7 @@ def main(argv=None):
     args, extra = parser.parse_known_args(argv)
     if extra:     # argparse would blame the top-level parser: name the sub-command the flags were given to
         words = [w for w in (getattr(args, "command", None), getattr(args, "benchmark", None)) if w]
-        prog = " ".join(["minise", *words])
-        sys.exit(error(" ".join(words), f"unrecognized arguments: {' '.join(extra)}; see {prog} --help"))
+        _refuse(" ".join(["minise", *words]), f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "run", None):
         parser.print_help()
         return 0

@@ -146,6 +146,16 @@ def guarded(command, body, *args):
         return error(command, exc, code)
 
 
+def unwritable(command, what, folder):
+    """None when a file can be created in ``folder`` (:func:`check_writable`); otherwise print one line
+    naming ``what`` the user typed (``--out runs/x.png``) and return the exit code."""
+    try:
+        check_writable(folder)
+    except OSError as exc:
+        return error(command, f"{what}: {describe_os_error(exc)}", exit_code_for(exc))
+    return None
+
+
 def check_writable(folder):
     """Raise OSError (EROFS, EACCES, ENOSPC...) unless a file can be created in ``folder``.
 

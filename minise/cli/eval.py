@@ -6,7 +6,7 @@ from ..io import printable
 from ..training import evaluate, find_checkpoint, format_confusion, load_model
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_confusion_matrix
-from .common import bad_number_flag, check_writable, describe_os_error, error, exit_code_for, plot_text
+from .common import bad_number_flag, check_writable, error, plot_text, unwritable
 from .train import DATA_DIR_HELP, next_steps, print_next
 
 
@@ -40,12 +40,10 @@ def run(args):
     out = Path(args.out) if args.out else ckpt.with_name(f"{ckpt.stem}-confusion.png")
     if out.is_dir():
         out = out / f"{ckpt.stem}-confusion.png"
-    try:
+    if args.out is None:
         check_writable(out.parent)
-    except OSError as exc:
-        if args.out is None:
-            raise
-        return error("eval", f"--out {args.out}: {describe_os_error(exc)}", exit_code_for(exc))
+    elif (code := unwritable("eval", f"--out {args.out}", out.parent)) is not None:
+        return code
     model, state = load_model(ckpt, device=args.device)
     loader = checkpoint_test_loader(state, args.device, args.dataset, args.data_dir, args.subset, args.batch_size)
     classes = [printable(name) for name in state["classes"]]  # strings from a file: escaped before printing

@@ -7,7 +7,7 @@ import numpy as np
 from ..io import load, save_safetensors
 from ..io.checkpoint import CHECKPOINT_FORMAT
 from ..training import find_checkpoint
-from .common import EXIT_USAGE, check_writable, describe_os_error, exit_code_for
+from .common import EXIT_USAGE, describe_os_error, exit_code_for, unwritable
 from .common import error as _error
 
 
@@ -28,10 +28,9 @@ def add(sub):
 def run(args):
     """``minise export CKPT OUT``: print what was written, and how to load it in PyTorch."""
     path = Path(args.checkpoint)
-    try:
-        check_writable(Path(args.out).absolute().parent)       # before reading anything
-    except OSError as exc:
-        return _error("export", f"OUT {args.out}: {describe_os_error(exc)}", exit_code_for(exc))
+    code = unwritable("export", f"OUT {args.out}", Path(args.out).absolute().parent)   # before reading anything
+    if code is not None:
+        return code
     try:
         path = find_checkpoint(path)      # a run folder: its best.ckpt, else its last.ckpt (as eval)
         state = load(str(path))

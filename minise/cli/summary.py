@@ -23,7 +23,7 @@ def _shape(args):
 
 
 def run(args):
-    message = bad_number_flag(args, at_least_0=("depth",)) or bad_number_flag(args, at_least_1=("num_classes",))
+    message = bad_number_flag(args, at_least_1=("num_classes",), at_least_0=("depth",))
     if message:
         return error("summary", message)
     try:

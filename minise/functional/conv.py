@@ -368,8 +368,7 @@ class Conv2d(Function):
         180 degrees, in and out channels swapped: ``_turned(W)``), with padding (kh-1-ph, kw-1-pw):
         one im2col of gy and one GEMM straight into (C, n*H*W), instead of a 9x-the-input dcol
         and kh*kw slice-adds. gy_windows: the windows of gy padded (see ``_gy_padded``), filled
-        for images n0:n1. out: a (C, n*H*W) matrix to
-        write into. Returns dx as (C, n*H*W).
+        for images n0:n1. out: a (C, n*H*W) matrix to write into. Returns dx as (C, n*H*W).
         """
         return get_array_module(w_turned).matmul(w_turned, _tile_columns(gy_windows, n0, n1), out=out)
 
