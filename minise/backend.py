@@ -175,6 +175,22 @@ def get_array_module(*arrays):
     return np
 
 
+def memory_order(a):
+    """The axes of ``a`` from outermost to innermost in memory (by stride): (0, 1, 2, 3) for a
+    C-contiguous (N, C, H, W) array, (1, 0, 2, 3) for a channel-major one (conv2d's outputs).
+    Axes of length 1 or 0 keep their place (their stride says nothing about the layout)."""
+    movable = [i for i in range(a.ndim) if a.shape[i] > 1]
+    ranked = iter(sorted(movable, key=lambda i: -abs(a.strides[i])))
+    return tuple(next(ranked) if a.shape[i] > 1 else i for i in range(a.ndim))
+
+
+def empty_in_order(shape, order, dtype, xp=np):
+    """An uninitialised array of ``shape`` laid out in memory with its axes in ``order``
+    (outermost first, as :func:`memory_order` gives): an empty_like for an array no longer kept."""
+    buffer = xp.empty(tuple(shape[i] for i in order), dtype=dtype)
+    return buffer.transpose(tuple(int(i) for i in np.argsort(order)))
+
+
 def parse_device(device):
     """Normalise a device string: ``"cpu"`` -> ``("cpu", None)``, ``"cuda:1"`` -> ``("cuda", 1)``."""
     if device is None:

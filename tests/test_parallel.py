@@ -194,16 +194,27 @@ def test_copyto_equals_numpy_assignment(threads):
 
 
 @pytest.mark.parametrize("threads", THREADS)
-def test_elementwise_gives_numpys_bits_and_layout(threads):
+def test_elementwise_gives_numpys_bits_laid_out_like_its_largest_input(threads):
     rng = np.random.default_rng(1)
     x = _channel_major(rng, (8, 6, 8, 8))
     s = rng.standard_normal((8, 6, 1, 1), dtype=np.float32)
     c = rng.standard_normal((8, 6, 8, 8), dtype=np.float32)
-    cases = [(np.maximum, x, 0), (np.multiply, x, s), (np.add, x, c), (np.subtract, c, x),
-             (np.multiply, x.reshape(8, 6, -1), s.reshape(8, 6, 1)), (np.add, x, np.float64(0.5))]
+    x3, s3 = x.reshape(8, 6, -1), s.reshape(8, 6, 1)
+    # (f, args, the input whose layout the result takes: the largest of the result's shape, the first of equals)
+    cases = [(np.maximum, (x, 0), x), (np.multiply, (x, s), x), (np.add, (x, c), x), (np.subtract, (c, x), c),
+             (np.multiply, (x3, s3), x3), (np.add, (x, np.float64(0.5)), x), (np.multiply, (s, x), x)]
     parallel.set_num_threads(threads)
-    for f, *args in cases:
-        _same(parallel.elementwise(f, *args), f(*args))
+    for f, args, like in cases:
+        got = parallel.elementwise(f, *args)
+        np.testing.assert_array_equal(got, f(*args))
+        steps = [stride // got.itemsize for stride in got.strides]
+        assert got.dtype == f(*args).dtype and steps == [stride // like.itemsize for stride in like.strides], f
+    # NumPy itself lays x * s out batch-major (its "K" order weighs s's strides too): the SE block's
+    # reweighting would turn conv2d's channel-major activations around, and every op after it read two layouts.
+    assert (x * s).strides != x.strides
+    # No input of the result's shape: NumPy's layout.
+    a, b = rng.standard_normal((8, 1), dtype=np.float32), rng.standard_normal((1, 600), dtype=np.float32).T.copy().T
+    _same(parallel.elementwise(np.add, a, b), np.add(a, b))
     inplace, expected = x.copy(order="K"), x * s
     parallel.elementwise(np.multiply, inplace, s, out=inplace)
     np.testing.assert_array_equal(inplace, expected)

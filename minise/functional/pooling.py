@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import parallel
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import empty_in_order, get_array_module, memory_order
 from ..dtypes import accumulate_dtype
 from ..tensor import as_tensor
 from .conv import _check_4d, _check_stride_padding, _output_hw, _pad, _pair
@@ -241,6 +241,7 @@ class GlobalAvgPool2d(Function):
     def forward(self, x):
         _check_4d(x.shape, "global_avg_pool2d")
         self.save_for_backward(x.shape)
+        self.order = memory_order(x)   # backward's gx is laid out as x (PyTorch: empty_like(x))
         acc = accumulate_dtype(x.dtype)
         if acc != x.dtype:  # float16 is summed in float32, as PyTorch
             return x.mean(axis=(2, 3), dtype=acc).astype(x.dtype, copy=False)
@@ -250,7 +251,7 @@ class GlobalAvgPool2d(Function):
         (x_shape,) = self.saved
         xp = get_array_module(gz)
         H, W = x_shape[2:]
-        gx = xp.empty(x_shape, dtype=gz.dtype)
+        gx = empty_in_order(x_shape, self.order, gz.dtype, xp)
         parallel.copyto(gx, (gz / (H * W))[:, :, None, None])   # gx[...] = ..., on every core
         return gx
 

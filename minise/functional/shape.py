@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Function
-from ..backend import get_array_module
+from ..backend import empty_in_order, get_array_module, memory_order
 from ..dtypes import result_type
 from ..tensor import Tensor, as_tensor
 from .dims import dim_index, dim_tuple
@@ -130,11 +130,13 @@ class GetItem(Function):
 
     def forward(self, x):
         self.input_shape, self.input_dtype = x.shape, x.dtype
+        self.order = memory_order(x)   # backward's gx is laid out as x, like x's other gradients
         return x[self.index]
 
     def backward(self, gy):
         xp = get_array_module(gy)
-        gx = xp.zeros(self.input_shape, dtype=gy.dtype)
+        gx = empty_in_order(self.input_shape, self.order, gy.dtype, xp)
+        gx[...] = 0
         if _is_basic_index(self.index):
             gx[self.index] = gy          # slices never pick an element twice
         else:
@@ -194,7 +196,11 @@ class Pad(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.width = _pad_width(self.pad_width, x.ndim)
-        return xp.pad(x, self.width, mode="constant", constant_values=self.value)
+        shape = tuple(n + before + after for n, (before, after) in zip(x.shape, self.width))
+        y = empty_in_order(shape, memory_order(x), x.dtype, xp)    # laid out as x (as PyTorch's constant_pad_nd)
+        y[...] = self.value
+        y[tuple(slice(before, before + n) for n, (before, _) in zip(x.shape, self.width))] = x
+        return y
 
     def backward(self, gy):
         crop = tuple(slice(before, gy.shape[i] - after) for i, (before, after) in enumerate(self.width))
@@ -202,12 +208,19 @@ class Pad(Function):
 
 
 def _pad_width(pad_width, ndim):
-    if isinstance(pad_width, int):
-        return [(pad_width, pad_width)] * ndim
-    pad_width = [tuple(p) if not isinstance(p, int) else (p, p) for p in pad_width]
-    if len(pad_width) != ndim:
-        raise ValueError(f"pad: pad_width has {len(pad_width)} entries for a tensor with {ndim} dimensions")
-    return pad_width
+    """pad_width as numpy.pad takes it (an int, or per axis an int or a (before, after) pair) ->
+    a list of ndim (before, after) pairs of non-negative Python ints; ValueError otherwise."""
+    def pair(p):
+        return (p, p) if isinstance(p, (int, np.integer)) else tuple(p)
+
+    widths = [pair(pad_width)] * ndim if isinstance(pad_width, (int, np.integer)) else [pair(p) for p in pad_width]
+    if len(widths) != ndim:
+        raise ValueError(f"pad: pad_width has {len(widths)} entries for a tensor with {ndim} dimensions")
+    for p in widths:
+        if len(p) != 2 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in p):
+            raise ValueError(f"pad: pad_width must give (before, after) as non-negative ints for every axis "
+                             f"(as numpy.pad), got {p!r} in {pad_width!r}")
+    return [(int(before), int(after)) for before, after in widths]
 
 
 class Cast(Function):
