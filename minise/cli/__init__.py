@@ -24,9 +24,16 @@ def _refuse(prog, message):
 
 class _Parser(argparse.ArgumentParser):
     """argparse, its errors through :func:`_refuse` (argparse's own ``error`` prints the whole
-    usage block before its line). Sub-commands get this class too."""
+    usage block before its line). Sub-commands get this class too.
+
+    A missing sub-command (``minise``, ``minise bench``: their sub-parsers are ``required``) is
+    argparse's "the following arguments are required: BENCHMARK"; the line adds the choices.
+    """
 
     def error(self, message):
+        for action in self._actions:
+            if action.nargs == argparse.PARSER and message.endswith(f"are required: {action.metavar}"):
+                message += f" (choose from {', '.join(map(repr, action.choices))})"
         _refuse(self.prog, message)
 
 
@@ -36,7 +43,7 @@ def build_parser():
         description="Squeeze-and-Excitation networks from scratch on NumPy/CuPy.",
     )
     parser.add_argument("--version", action="version", version=f"minise {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add(sub)
     return parser
@@ -48,7 +55,4 @@ def main(argv=None):
     if extra:     # argparse would blame the top-level parser: name the sub-command the flags were given to
         words = [w for w in (getattr(args, "command", None), getattr(args, "benchmark", None)) if w]
         _refuse(" ".join(["minise", *words]), f"unrecognized arguments: {' '.join(extra)}")
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return 0
     return guarded(args.command, args.run, args) or 0
