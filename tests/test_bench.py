@@ -1,6 +1,7 @@
 """`minise bench ops`: the table has every op, with times, and the timer takes medians."""
 
 import re
+import sys
 
 import pytest
 
@@ -32,6 +33,19 @@ def test_bench_ops_prints_a_row_with_times_for_every_op(capsys):
             high = (minise_ms + 0.005) / max(torch_ms - 0.005, 1e-9) + 0.005
             assert low <= ratio <= high, line.group(0)
     assert "ratio = minise ms / torch ms" in out
+
+
+def test_bench_ops_without_torch_prints_only_the_minise_column(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)       # `import torch` raises ImportError
+    assert cli.main(["bench", "ops", "--batch-size", "2", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "torch not installed: no comparison" in out
+    header = f"{'op':<22} {'shape':<30} {'minise ms':>10}"
+    assert f"\n{header}\n{'-' * len(header)}\n" in out, out          # no "torch ms" and "ratio" columns
+    rows = out.split("-" * len(header) + "\n")[1].splitlines()
+    assert len(rows) == 16 and "ratio" not in out
+    for row, line in zip(bench_ops.ops_rows(2), rows):
+        assert re.fullmatch(f"{re.escape(row['name'])} +{re.escape(row['shape'])} +\\d+\\.\\d\\d", line), line
 
 
 @pytest.mark.parametrize("argv, prog, metavar, choices", [
