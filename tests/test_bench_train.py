@@ -251,6 +251,7 @@ def test_bench_names_the_flag_of_a_number_out_of_range(capsys, argv, message):
      "see minise bench train --help"),
     (["bench", "tran"], "minise bench: error: argument BENCHMARK: invalid choice: 'tran'", "see minise bench --help"),
     (["--bogus"], "minise: error: unrecognized arguments: --bogus", "see minise --help"),
+    (["bench", "--bogus"], "minise bench: error: unrecognized arguments: --bogus", "see minise bench --help"),
     (["train", "--bogus"], "minise train: error: unrecognized arguments: --bogus", "see minise train --help"),
     (["bench", "ops", "--bogus", "1"], "minise bench ops: error: unrecognized arguments: --bogus 1",
      "see minise bench ops --help"),

@@ -24,17 +24,24 @@ def _refuse(prog, message):
 
 class _Parser(argparse.ArgumentParser):
     """argparse, its errors through :func:`_refuse` (argparse's own ``error`` prints the whole
-    usage block before its line). Sub-commands get this class too.
-
-    A missing sub-command (``minise``, ``minise bench``: their sub-parsers are ``required``) is
-    argparse's "the following arguments are required: BENCHMARK"; the line adds the choices.
-    """
+    usage block before its line). Sub-commands get this class too."""
 
     def error(self, message):
-        for action in self._actions:
-            if action.nargs == argparse.PARSER and message.endswith(f"are required: {action.metavar}"):
-                message += f" (choose from {', '.join(map(repr, action.choices))})"
         _refuse(self.prog, message)
+
+
+def _refuse_missing_subcommand(parser, args):
+    """``minise`` or ``minise bench`` without its COMMAND or BENCHMARK: refused as a missing required
+    argument, in argparse's words plus the choices (``minise bench: error: the following arguments are
+    required: BENCHMARK (choose from 'ops', 'train'); see minise bench --help``), exit 2. Checked after
+    the unrecognized flags (``minise bench --bogus`` names ``--bogus``), hence not ``required=True``."""
+    while True:
+        action = next(a for a in parser._actions if a.nargs == argparse.PARSER)
+        chosen = getattr(args, action.dest, None)
+        if chosen is None:
+            _refuse(parser.prog, f"the following arguments are required: {action.metavar} "
+                                 f"(choose from {', '.join(map(repr, action.choices))})")
+        parser = action.choices[chosen]
 
 
 def build_parser():
@@ -43,7 +50,7 @@ def build_parser():
         description="Squeeze-and-Excitation networks from scratch on NumPy/CuPy.",
     )
     parser.add_argument("--version", action="version", version=f"minise {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add(sub)
     return parser
@@ -55,4 +62,6 @@ def main(argv=None):
     if extra:     # argparse would blame the top-level parser: name the sub-command the flags were given to
         words = [w for w in (getattr(args, "command", None), getattr(args, "benchmark", None)) if w]
         _refuse(" ".join(["minise", *words]), f"unrecognized arguments: {' '.join(extra)}")
+    if not getattr(args, "run", None):      # only a command's (or a benchmark's) parser sets run
+        _refuse_missing_subcommand(parser, args)
     return guarded(args.command, args.run, args) or 0

@@ -26,7 +26,7 @@ def _add_ops(sub):
 
 def _add_subcommands(parser):
     """Register ``minise bench <benchmark>`` on the ``bench`` parser."""
-    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)   # none: exit 2
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")   # none: exit 2 (cli.main)
     _add_ops(sub)
     _add_train(sub)
 
