@@ -1,6 +1,7 @@
 """`minise bench ops`: the table has every op, with times, and the timer takes medians."""
 
 import re
+import sys
 
 import pytest
 
@@ -34,9 +35,33 @@ def test_bench_ops_prints_a_row_with_times_for_every_op(capsys):
     assert "ratio = minise ms / torch ms" in out
 
 
-def test_bench_without_a_benchmark_name_prints_the_list_of_benchmarks(capsys):
-    assert cli.main(["bench"]) == 0
-    assert "ops" in capsys.readouterr().out
+def test_bench_ops_without_torch_prints_only_the_minise_column(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)       # `import torch` raises ImportError
+    assert cli.main(["bench", "ops", "--batch-size", "2", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "torch not installed: no comparison" in out
+    header = f"{'op':<22} {'shape':<30} {'minise ms':>10}"
+    assert f"\n{header}\n{'-' * len(header)}\n" in out, out          # no "torch ms" and "ratio" columns
+    rows = out.split("-" * len(header) + "\n")[1].splitlines()
+    assert len(rows) == 16 and "ratio" not in out
+    for row, line in zip(bench_ops.ops_rows(2), rows):
+        assert re.fullmatch(f"{re.escape(row['name'])} +{re.escape(row['shape'])} +\\d+\\.\\d\\d", line), line
+
+
+@pytest.mark.parametrize("argv, prog, metavar, choices", [
+    (["bench"], "minise bench", "BENCHMARK", "'ops', 'train'"),
+    ([], "minise", "COMMAND", "'info', 'train', 'eval', 'plot', 'bench', 'summary', 'export'"),
+])
+def test_a_missing_benchmark_or_command_is_one_line_naming_the_choices_and_exit_2(argv, prog, metavar, choices,
+                                                                                    capsys):
+    # like any missing required argument (argparse's words, through cli._Parser): not the help and exit 0
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (f"{prog}: error: the following arguments are required: {metavar} (choose from {choices}); "
+                   f"see {prog} --help\n")
 
 
 def test_time_ms_reports_the_median_of_the_timed_runs_after_the_warmup(monkeypatch):

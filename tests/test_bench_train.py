@@ -48,10 +48,31 @@ def test_bench_train_prints_every_row_with_a_positive_time(capsys):
     assert _numbers(_line(out, "train images/s"))[0] == pytest.approx(4 / step_ms * 1e3, abs=1)
 
 
+@pytest.mark.parametrize("flags", [[], ["--compare", "torch"]], ids=["no --compare", "torch not installed"])
+def test_bench_train_without_torch_prints_only_the_minise_column(flags, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)       # `import torch` raises ImportError
+    assert cli.main(SMALL + ["--model", "resnet20"] + flags) == 0
+    out = capsys.readouterr().out
+    assert ("note: torch is not installed: no comparison" in out) == bool(flags)
+    header = f"{'':<28} {'minise ms':>10}"
+    assert f"\n{header}\n{'-' * len(header)}\n" in out, out        # no "torch ms" and "ratio" columns
+    for name in ("train step", "eval forward (no_grad)"):
+        assert re.fullmatch(re.escape(name) + r" +\d+\.\d", _line(out, name)), _line(out, name)
+    for name in ("train images/s", "eval images/s"):
+        assert re.fullmatch(re.escape(name) + r" +\d+", _line(out, name)), _line(out, name)
+    assert re.fullmatch(r"data pipeline per batch +\d+\.\d   \(\d+\.\d% of a minise train step\)",
+                        _line(out, "data pipeline per batch"))
+    assert "-" not in out.split("-" * len(header))[1] and "ratio" not in out
+
+
 def test_bench_train_against_torch_prints_a_ratio_that_matches_the_two_times(capsys):
     torch_or_skip()
     assert cli.main(SMALL + ["--model", "resnet20", "--compare", "torch"]) == 0
     out = capsys.readouterr().out
+    header = f"{'':<28} {'minise ms':>10} {'torch ms':>10} {'ratio':>7}"     # the columns docs and scripts read
+    assert f"\n{header}\n{'-' * len(header)}\n" in out, out
+    assert re.fullmatch(r"data pipeline per batch +\d+\.\d +- +-   \(\d+\.\d% of a minise train step\)",
+                        _line(out, "data pipeline per batch"))
     for name in ("train step", "eval forward (no_grad)"):
         minise_ms, torch_ms, ratio = _numbers(_line(out, name))[:3]
         low = (minise_ms - 0.05) / (torch_ms + 0.05) - 0.005   # each time is printed to 0.1 ms
@@ -230,6 +251,7 @@ def test_bench_names_the_flag_of_a_number_out_of_range(capsys, argv, message):
      "see minise bench train --help"),
     (["bench", "tran"], "minise bench: error: argument BENCHMARK: invalid choice: 'tran'", "see minise bench --help"),
     (["--bogus"], "minise: error: unrecognized arguments: --bogus", "see minise --help"),
+    (["bench", "--bogus"], "minise bench: error: unrecognized arguments: --bogus", "see minise bench --help"),
     (["train", "--bogus"], "minise train: error: unrecognized arguments: --bogus", "see minise train --help"),
     (["bench", "ops", "--bogus", "1"], "minise bench ops: error: unrecognized arguments: --bogus 1",
      "see minise bench ops --help"),

@@ -438,6 +438,51 @@ def test_minise_plot_of_a_hostile_excitations_file_is_one_line_and_exit_3(tmp_pa
     assert (run / "excitations.npz").read_bytes() == before
 
 
+def _run_with_excitations(tmp_path, run_model, blocks):
+    """A run folder whose config.json names ``run_model``, holding an excitations.npz of 2 classes with
+    ``blocks`` ({block name: channels})."""
+    from minise.analysis import Excitations
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": run_model, "dataset": "embedded"}))
+    Excitations(list(blocks), {b: np.full((2, c), 0.5) for b, c in blocks.items()}, np.array([4, 5]),
+                ["cat", "dog"]).save(run / "excitations.npz")
+    return run
+
+
+# SE-ResNet-20 (He et al. 2016, CIFAR): 3 stages of 3 blocks, 16, 32 and 64 channels, an SE block in each
+SE_RESNET20 = {f"layer{s}.{i}.se": c for s, c in ((1, 16), (2, 32), (3, 64)) for i in range(3)}
+
+
+@pytest.mark.parametrize("run_model, blocks, says", [
+    ("se_resnet20", {**SE_RESNET20, "layer2.0.se": 16},
+     "block 'layer2.0.se' has 16 channels, but the SE block of se_resnet20 (the model in {config}) has 32"),
+    ("se_resnet20", {**SE_RESNET20, "layer1.3.se": 16},     # a deeper model's file (se_resnet32 has layer1.3)
+     "block 'layer1.3.se' (16 channels) is not an SE block of se_resnet20 (the model in {config})"),
+    ("se_resnet32", SE_RESNET20,                             # a shallower model's: its blocks fit, some are missing
+     "no numbers for block 'layer1.3.se' (16 channels) of se_resnet32 (the model in {config}) and 5 more"),
+    ("resnet20", SE_RESNET20,
+     "block 'layer1.0.se' (16 channels) is not an SE block of resnet20 (the model in {config})"),
+])
+def test_minise_plot_refuses_excitations_of_another_model_naming_the_block_and_channels(tmp_path, capsys, run_model,
+                                                                                         blocks, says):
+    from minise.cli import main
+    run = _run_with_excitations(tmp_path, run_model, blocks)
+    assert main(["plot", str(run)]) == 3
+    says = says.format(config=run / "config.json")
+    assert capsys.readouterr().err == (f"minise plot: error: {run / 'excitations.npz'}: {says}: it was measured on "
+                                       "another model; delete it (minise plot --excitations RUN_DIR measures them "
+                                       "again)\n")
+    assert not (run / "excitations.png").exists()
+
+
+def test_minise_plot_draws_excitations_that_fit_the_run_model(tmp_path, capsys):
+    from minise.cli import main
+    run = _run_with_excitations(tmp_path, "se_resnet20", SE_RESNET20)
+    assert main(["plot", str(run)]) == 0
+    assert capsys.readouterr().out == f"wrote {run / 'excitations.png'}\n"
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 @pytest.mark.parametrize("name", ["last.ckpt", "excitations.npz"])
 def test_a_file_that_is_a_symlink_to_dev_zero_is_refused_before_it_is_read(tmp_path, name):

@@ -80,6 +80,19 @@ def test_config_fills_dataset_defaults_and_rejects_unknown_choices():
         TrainConfig(batch_size=0).resolved()
 
 
+@pytest.mark.parametrize("subset, note", [
+    (20_000, "note: --subset 20000 is more than the embedded dataset's 10000 training images and its 2000 test "
+             "images: all of them are used\n"),
+    (5_000, "note: --subset 5000 is more than the embedded dataset's 2000 test images: all of them are used\n"),
+    (2_000, ""),        # exactly the test split: nothing is missing, nothing to say
+])
+def test_a_subset_larger_than_the_dataset_says_all_images_are_used(subset, note, tmp_path, capsys):
+    # the real embedded dataset: SyntheticShapes' 10000 training and 2000 test images
+    trainer = Trainer(TrainConfig(**{**FAST, "subset": subset, "out": str(tmp_path / "run")}))
+    assert (len(trainer.train_set), len(trainer.test_set)) == (min(subset, 10_000), min(subset, 2_000))
+    assert capsys.readouterr().err == note
+
+
 def test_training_twice_with_the_same_seed_gives_identical_numbers(tiny_data, tmp_path, straight_run):
     result, weights, _ = straight_run
     again = train.train(TrainConfig(out=str(tmp_path / "again"), **FAST))

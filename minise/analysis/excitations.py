@@ -53,6 +53,23 @@ class Excitations:
             chosen.append(int(present[np.argmax(gaps)]))
         return chosen
 
+    def check_model(self, model, name):
+        """Raise ValueError unless these are the SE blocks of ``model`` (called ``name`` in the message):
+        the same block names, each with as many channels as the model's ``nn.SEBlock`` of that name.
+        The message names the block, the channels found and the channels the model's block has."""
+        channels = {block: m.channels for block, m in model.named_modules() if isinstance(m, SEBlock)}
+        for block in self.blocks:
+            found = self.means[block].shape[1]
+            if block not in channels:
+                raise ValueError(f"block {block!r} ({found} channels) is not an SE block of {name}")
+            if found != channels[block]:
+                raise ValueError(f"block {block!r} has {found} channels, but the SE block of {name} has "
+                                 f"{channels[block]}")
+        missing = [block for block in channels if block not in self.means]
+        if missing:
+            raise ValueError(f"no numbers for block {missing[0]!r} ({channels[missing[0]]} channels) of {name}"
+                             + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+
     def stage_blocks(self):
         """The last SE block of each stage (the blocks the paper's Figure 6 shows).
 

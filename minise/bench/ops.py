@@ -144,7 +144,8 @@ def run_ops(args):
           f"numpy {np.__version__} BLAS threads: {threads_numpy if threads_numpy is not None else 'unknown'}; "
           + (f"torch {torch.__version__} threads: {torch.get_num_threads()}" if torch is not None
              else "torch not installed: no comparison"))
-    header = f"{'op':<22} {'shape':<30} {'minise ms':>10} {'torch ms':>10} {'ratio':>7}"
+    compare = torch is not None     # without torch, only the minise column: no columns of "-"
+    header = f"{'op':<22} {'shape':<30} {'minise ms':>10}" + (f" {'torch ms':>10} {'ratio':>7}" if compare else "")
     print(header)
     print("-" * len(header))
     for row, m, t in zip(rows, minise_ms, torch_ms):
@@ -153,6 +154,7 @@ def run_ops(args):
             continue
         t_text = f"{t:10.2f}" if t is not None else f"{'-':>10}"
         ratio = f"{m / t:7.2f}" if t else f"{'-':>7}"
-        print(f"{row['name']:<22} {row['shape']:<30} {m:10.2f} {t_text} {ratio}")
-    print("ratio = minise ms / torch ms (lower is better; 1.00 = as fast as PyTorch)")
+        print(f"{row['name']:<22} {row['shape']:<30} {m:10.2f}" + (f" {t_text} {ratio}" if compare else ""))
+    if compare:
+        print("ratio = minise ms / torch ms (lower is better; 1.00 = as fast as PyTorch)")
     return 0

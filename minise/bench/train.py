@@ -198,7 +198,11 @@ def _load():
         return "unknown"
 
 
-def _row(name, minise_s, torch_s):
+def _row(name, minise_s, torch_s, compare=True):
+    """A row of the table: ms for minise, and with ``compare`` (--compare torch ran) ms for torch and
+    the ratio, ``-`` where torch has no number (the data pipeline)."""
+    if not compare:
+        return f"{name:<28} {1e3 * minise_s:10.1f}"
     t_text = f"{1e3 * torch_s:10.1f}" if torch_s else f"{'-':>10}"
     ratio = f"{minise_s / torch_s:7.2f}" if torch_s else f"{'-':>7}"
     return f"{name:<28} {1e3 * minise_s:10.1f} {t_text} {ratio}"
@@ -304,17 +308,16 @@ def run_bench_train(args):
     print(f"minise threads: {threads}; numpy {np.__version__} BLAS threads: {blas if blas is not None else 'unknown'}"
           + (f"; torch {torch.__version__} threads: {torch.get_num_threads()}" if torch is not None else "")
           + f"; malloc: {args.malloc}; load average (1 min): {load_before} before, {_load()} after")
-    header = f"{'':<28} {'minise ms':>10} {'torch ms':>10} {'ratio':>7}"
+    compare = torch is not None     # without it, only the minise column: no columns of "-"
+    header = f"{'':<28} {'minise ms':>10}" + (f" {'torch ms':>10} {'ratio':>7}" if compare else "")
     print(header)
     print("-" * len(header))
     t_train, t_eval = train.get("torch"), evals.get("torch")
-    print(_row("train step", train["minise"], t_train))
-    print(_row("eval forward (no_grad)", evals["minise"], t_eval))
-    ips = f"{N / train['minise']:10.0f}" + (f" {N / t_train:10.0f}" if t_train else f" {'-':>10}")
-    print(f"{'train images/s':<28} {ips}")
-    ips = f"{N / evals['minise']:10.0f}" + (f" {N / t_eval:10.0f}" if t_eval else f" {'-':>10}")
-    print(f"{'eval images/s':<28} {ips}")
-    print(_row("data pipeline per batch", data_s, None)
+    print(_row("train step", train["minise"], t_train, compare))
+    print(_row("eval forward (no_grad)", evals["minise"], t_eval, compare))
+    for name, minise_s, torch_s in (("train", train["minise"], t_train), ("eval", evals["minise"], t_eval)):
+        print(f"{name + ' images/s':<28} {N / minise_s:10.0f}" + (f" {N / torch_s:10.0f}" if compare else ""))
+    print(_row("data pipeline per batch", data_s, None, compare)
           + f"   ({100 * data_s / train['minise']:.1f}% of a minise train step)")
     print(f"{'peak resident MiB (process)':<28} {peak:10.0f}   (whole process during one minise step)")
     print(f"{'peak MiB the step allocated':<28} {step_mem:10.0f}   (tracemalloc: NumPy arrays, Python objects)")

@@ -30,6 +30,20 @@ class _Parser(argparse.ArgumentParser):
         _refuse(self.prog, message)
 
 
+def _refuse_missing_subcommand(parser, args):
+    """``minise`` or ``minise bench`` without its COMMAND or BENCHMARK: refused as a missing required
+    argument, in argparse's words plus the choices (``minise bench: error: the following arguments are
+    required: BENCHMARK (choose from 'ops', 'train'); see minise bench --help``), exit 2. Checked after
+    the unrecognized flags (``minise bench --bogus`` names ``--bogus``), hence not ``required=True``."""
+    while True:
+        action = next(a for a in parser._actions if a.nargs == argparse.PARSER)
+        chosen = getattr(args, action.dest, None)
+        if chosen is None:
+            _refuse(parser.prog, f"the following arguments are required: {action.metavar} "
+                                 f"(choose from {', '.join(map(repr, action.choices))})")
+        parser = action.choices[chosen]
+
+
 def build_parser():
     parser = _Parser(
         prog="minise",
@@ -48,7 +62,6 @@ def main(argv=None):
     if extra:     # argparse would blame the top-level parser: name the sub-command the flags were given to
         words = [w for w in (getattr(args, "command", None), getattr(args, "benchmark", None)) if w]
         _refuse(" ".join(["minise", *words]), f"unrecognized arguments: {' '.join(extra)}")
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return 0
+    if not getattr(args, "run", None):      # only a command's (or a benchmark's) parser sets run
+        _refuse_missing_subcommand(parser, args)
     return guarded(args.command, args.run, args) or 0

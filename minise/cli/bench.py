@@ -26,10 +26,9 @@ def _add_ops(sub):
 
 def _add_subcommands(parser):
     """Register ``minise bench <benchmark>`` on the ``bench`` parser."""
-    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")
+    sub = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK")   # none: exit 2 (cli.main)
     _add_ops(sub)
     _add_train(sub)
-    parser.set_defaults(run=lambda args: parser.print_help() or 0)
 
 
 def _add_train(sub):

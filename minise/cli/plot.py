@@ -5,6 +5,7 @@ import json
 import zipfile
 from pathlib import Path
 
+from .. import models
 from ..analysis import Excitations, excitations_per_class
 from ..io import CheckpointError, SerializationError, printable
 from ..nn import SEBlock
@@ -58,10 +59,11 @@ def run(args):
         except ValueError:
             return _error("plot", f"--classes takes comma-separated class indices like 0,3,7, got {args.classes!r}")
     numbers = run_dir / "excitations.npz"
-    wrote = []
+    wrote, run_model = [], None     # with --excitations: (the checkpoint's model, its name in messages)
     if args.excitations:
         ckpt = find_checkpoint(path, args.checkpoint)
         model, state = load_model(ckpt, device=args.device)
+        run_model = (model, f"{state['config']['model']} (the model in {ckpt})")
         if not any(isinstance(m, SEBlock) for m in model.modules()):
             return _error("plot", f"--excitations needs a model with SE blocks; {ckpt} holds "
                                   f"{printable(state['config']['model'])}, which has none (train an se_ model, "
@@ -84,6 +86,7 @@ def run(args):
             wrote.append(_read_log(health, lambda p: plot_grad_health(p, run_dir / "grad_health.png")))
     if numbers.exists():
         excitations = _read_log(numbers, Excitations.load, "minise plot --excitations RUN_DIR measures them again")
+        _check_run_model(excitations, numbers, run_model)
         bad = [c for c in classes or () if not 0 <= c < len(excitations.classes)]
         if bad:
             return _error("plot", f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
@@ -111,9 +114,25 @@ def _read_log(path, read, remedy="minise train --resume RUN_DIR rewrites it from
         raise CheckpointError(f"{path} is damaged ({exc}); delete it ({remedy})") from None
 
 
-def _title(config_path):
-    """``<model> on <dataset>`` from the run's config.json, escaped for a plot; None when unreadable,
-    not a regular file, or over 1 MiB (minise writes a few hundred bytes)."""
+def _check_run_model(excitations, path, run_model):
+    """Raise CheckpointError (exit 3) when the SE blocks of excitations.npz are not those of the run's
+    model: ``run_model`` ((model, name)) when the command loaded it, else the one the run's config.json
+    names (nothing to compare with when config.json is unreadable or names no model minise has)."""
+    if run_model is None:
+        config = _config(path.parent / "config.json")
+        if config is None or config.get("model") not in models.list():
+            return
+        run_model = (models.get(config["model"]), f"{config['model']} (the model in {path.parent / 'config.json'})")
+    try:
+        excitations.check_model(*run_model)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}: it was measured on another model; delete it (minise plot "
+                              "--excitations RUN_DIR measures them again)") from None
+
+
+def _config(config_path):
+    """The run's config.json as a dict; None when unreadable, not a regular file, not a JSON object,
+    or over 1 MiB (minise writes a few hundred bytes)."""
     try:
         if not config_path.is_file():           # follows symlinks: /dev/zero is not a file
             return None
@@ -124,9 +143,14 @@ def _title(config_path):
         config = json.loads(data.decode("utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(config, dict):
-        return None
-    return plot_text(f"{config.get('model')} on {config.get('dataset')}")
+    return config if isinstance(config, dict) else None
+
+
+def _title(config_path):
+    """``<model> on <dataset>`` from the run's config.json (:func:`_config`), escaped for a plot; None
+    when it cannot be read."""
+    config = _config(config_path)
+    return None if config is None else plot_text(f"{config.get('model')} on {config.get('dataset')}")
 
 
 def _print_excitation_summary(excitations):

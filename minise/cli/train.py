@@ -64,7 +64,9 @@ def add(sub):
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--resume", nargs="?", const="", metavar="CKPT",
                    help="continue a run: --resume RUN_DIR/last.ckpt, or --resume with --out RUN_DIR")
-    p.add_argument("--subset", type=int, metavar="N", help="use only the first N training and N test images")
+    p.add_argument("--subset", type=int, metavar="N",
+                   help="use only the first N training and N test images (a split with fewer: all of it, "
+                        "and a note says so)")
     p.add_argument("--eval-batch-size", type=int)
     p.add_argument("--grad-health", type=int, nargs="?", const=50, metavar="N",
                    help="log gradient norms and update/weight ratios every N steps (default 50) to grad_health.csv")

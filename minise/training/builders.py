@@ -1,5 +1,7 @@
 """From a TrainConfig to the objects of a run: datasets, loaders, model, optimiser, scheduler."""
 
+import sys
+
 import numpy as np
 
 from .. import data, models, optim
@@ -20,8 +22,19 @@ def load_dataset(config, train=True, download=True):
 
 
 def load_datasets(config, download=True):
-    """(train_set, test_set) for ``config`` (see :func:`load_dataset`)."""
-    return load_dataset(config, train=True, download=download), load_dataset(config, train=False, download=download)
+    """(train_set, test_set) for ``config`` (see :func:`load_dataset`).
+
+    A ``config.subset`` larger than a split uses all of it, and says so: one note on stderr
+    naming the split(s) it exceeds and their sizes (a subset never silently means "everything").
+    """
+    train_set = load_dataset(config, train=True, download=download)
+    test_set = load_dataset(config, train=False, download=download)
+    short = [f"{len(s)} {split} images" for s, split in ((train_set, "training"), (test_set, "test"))
+             if config.subset is not None and config.subset > len(s)]
+    if short:
+        print(f"note: --subset {config.subset} is more than the {config.dataset} dataset's "
+              f"{' and its '.join(short)}: all of them are used", file=sys.stderr)
+    return train_set, test_set
 
 
 def normalization(config, train_set):
