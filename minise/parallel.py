@@ -31,21 +31,18 @@ side by side. Two ways to cut:
     tile_ranges(n, bytes_per_item)      cut range(n) (images, channels) into cache-sized tiles
     for_each_tile(count, body)          body(t) for every tile, tiles shared out among threads
 
-An op calls a helper in one line where it used to call NumPy. With one thread,
-a small array (under ``MIN_CHUNK`` elements a thread) or a CuPy array (the GPU
-has its own parallelism) the helpers call NumPy directly: no pool, no overhead.
+An op calls a helper in one line where it used to call NumPy. With one thread, a
+small array (under ``MIN_CHUNK`` elements a thread) or a CuPy array the helpers
+call NumPy directly: no pool, no overhead (the GPU has its own parallelism).
 
-The same numbers whatever the thread count: a chunk or a tile is a slice along
-an axis the call does not reduce over, so every output element is computed
-from the same inputs by the same NumPy loop in the same order, whichever
-thread computes it; a new result is laid out in memory the same way on one
-thread or many (a later GEMM rounds differently on another layout); tiles depend on
-the shape, never on the thread count, with each tile's GEMM on one BLAS
-thread. tests/test_parallel.py checks it bit for bit, helper by helper and for
-whole training steps. (Where BLAS's own threads split a GEMM -- a conv on a
-single image, a large linear layer -- OpenBLAS adds the partial sums in an
-order that depends on its thread count: equal within float32 rounding, see
-docs/benchmarks.md#several-cores.)
+The same numbers whatever the thread count: a chunk or a tile is a slice along an
+axis the call does not reduce over, so each output element comes from the same
+inputs by the same NumPy loop, whichever thread computes it; a new result has one
+layout on any thread count (a GEMM rounds by its operands' layout); tiles depend on
+the shape only, each tile's GEMM on one BLAS thread. tests/test_parallel.py checks
+it bit for bit, helper by helper and for whole training steps. (Where BLAS splits a
+GEMM itself -- a conv on one image, a large linear layer -- the sums' order follows
+its thread count: equal within float32 rounding, docs/benchmarks.md#several-cores.)
 
 The thread count is PyTorch's: ``minise.set_num_threads(n)`` sets this pool and NumPy's
 BLAS together; by default, the threads NumPy's BLAS uses (all cores, unless
@@ -198,8 +195,7 @@ _worker_cpu_lock = threading.Lock()
 
 
 def in_worker_chunk():
-    """True on a thread that is running a chunk or tile of this pool (a nested helper call
-    there runs serially, on that thread)."""
+    """True on a thread running a chunk or tile of this pool (a nested helper call runs serially there)."""
     return getattr(_local, "inside", False)
 
 
@@ -301,16 +297,12 @@ def copyto(dst, src):
 
 
 def _allocate_result(arrays, dtype):
-    """The array an elementwise op on ``arrays`` writes: their broadcast shape, laid out in memory
-    like the largest operand that has that shape (the first of equal size), as PyTorch's
-    TensorIterator lays out a result like its inputs; a NumPy ufunc would pick from all the
-    operands' strides ("K") and lay ``x * s`` out batch-major for a channel-major x and an (N, C, 1, 1) s.
-    With no operand of the full shape (an (N, 1) plus a (1, M)): as NumPy does.
-
-    One layout for the network: conv2d's outputs are channel-major, so the SE block's reweighting,
-    the residual add and the ReLU after them stay channel-major, and no later op reads two arrays
-    laid out differently (2.5x slower for an add at 128x16x32x32, measured on 2026-12-01).
-    """
+    """The array an elementwise op on ``arrays`` writes: their broadcast shape, laid out like the
+    largest operand of that shape (the first of equal size), as PyTorch's TensorIterator follows
+    its inputs; with none of that shape (an (N, 1) plus a (1, M)), as NumPy does. NumPy's "K"
+    order weighs every operand's strides and lays ``x * s`` (s: (N, C, 1, 1)) out batch-major for
+    a channel-major x: the SE block would turn conv2d's layout around, and every later op read
+    two layouts (an add at 128x16x32x32: 2.5x slower; docs/benchmarks.md#one-layout)."""
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
     for a in sorted(arrays, key=lambda a: -a.size):    # stable: the first of equal size
         if a.shape == shape:
@@ -383,17 +375,25 @@ def tile_ranges(n, bytes_per_item, like=None, min_per_tile=1):
     working set each, none of more than ceil(n / MIN_TILES) items (so n >= 2 always gives
     several tiles): a list of (start, stop) pairs covering range(n) in order.
 
-    bytes_per_item: the working set of one item (conv2d: one image's im2col columns). like: an
-    array of the op; a CuPy array gets one tile (the GPU has its own parallelism).
-    min_per_tile: at least this many items a tile (conv2d's backward: so that its dW partial
-    sums never take more memory than their columns). The tiles depend on the shape only, never
-    on the thread count, so a tiled op computes the same numbers on any number of threads.
+    The last tiles shrink by halves (14, ..., 14, 8, 4, 2, 1, 1 for 128 images of 14 a tile), as
+    OpenMP's ``schedule(guided)``: the thread that finishes first then waits for a small tile, not
+    a whole one (it halved the threads' idle time in se_resnet20's convolutions). bytes_per_item:
+    the working set of one item (conv2d: one image's im2col columns). like: an array of the op; a
+    CuPy array gets one tile. min_per_tile: at least this many items a tile (conv2d's backward:
+    its dW partial sums never take more memory than their columns). The tiles depend on the shape
+    only, never on the thread count: the same numbers on any number of threads.
     """
     if like is not None and get_array_module(like) is not np:
         return [(0, n)]
     per_tile = min(TILE_BYTES // max(1, bytes_per_item), -(-n // MIN_TILES))
     per_tile = max(1, min_per_tile, per_tile)
-    return [(start, min(n, start + per_tile)) for start in range(0, n, per_tile)]
+    tiles, start = [], 0
+    while start < n:            # whole tiles while two remain, then half of what is left
+        left = n - start
+        size = min(left, per_tile if left >= 2 * per_tile else max(min_per_tile, -(-left // 2)))
+        tiles.append((start, start + size))
+        start += size
+    return tiles
 
 
 _blas_lock = threading.Lock()

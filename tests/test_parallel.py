@@ -311,15 +311,22 @@ def test_se_resnet20_gradients_of_a_single_image_agree_within_float32_rounding()
 
 
 # --- tiles -------------------------------------------------------------------------------
+def _tiles_of(sizes):
+    """(start, stop) pairs of consecutive tiles of the given sizes, from 0."""
+    bounds = np.cumsum([0, *sizes]).tolist()
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 @pytest.mark.parametrize("n, item_bytes, expected", [
-    (128, 590_000, [(i, min(128, i + 3)) for i in range(0, 128, 3)]),   # 3 images fill 2 MiB
-    (128, 147_456, [(i, i + 14) for i in range(0, 126, 14)] + [(126, 128)]),
-    (128, 1000, [(i, i + 16) for i in range(0, 128, 16)]),             # tiny images: still 8 tiles
-    (5, 10, [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]),
-    (1, 10**9, [(0, 1)]),                                              # one huge image: one tile
+    (128, 590_000, _tiles_of([3] * 41 + [3, 1, 1])),          # 3 images fill 2 MiB; 5 left: 3, 1, 1
+    (128, 147_456, _tiles_of([14] * 8 + [8, 4, 2, 1, 1])),    # 16 left: halves down to single images
+    (128, 1000, _tiles_of([16] * 7 + [8, 4, 2, 1, 1])),       # tiny images: still 16 a tile at most
+    (100, 147_456, _tiles_of([13] * 6 + [11, 6, 3, 1, 1])),   # 22 left (< 2 * 13): 11, then 6 of 11...
+    (5, 10, _tiles_of([1] * 5)),
+    (1, 10**9, [(0, 1)]),                                     # one huge image: one tile
     (0, 100, []),
 ])
-def test_tile_ranges_cut_by_bytes_and_never_into_fewer_than_min_tiles(n, item_bytes, expected):
+def test_tile_ranges_cut_by_bytes_never_into_fewer_than_min_tiles_and_shrink_at_the_end(n, item_bytes, expected):
     assert parallel.TILE_BYTES == 2 << 20 and parallel.MIN_TILES == 8
     tiles = parallel.tile_ranges(n, item_bytes)
     assert tiles == expected
@@ -355,7 +362,7 @@ def test_tile_ranges_keep_min_per_tile_items_whatever_the_bytes():
     # se_resnet50's 512-channel 3x3 conv at 7x7: 225 KiB of columns an image would give 2-image
     # tiles, each with a 9 MiB dW partial; 11 images a tile keep the partials under the columns.
     tiles = parallel.tile_ranges(128, 512 * 9 * 49 * 4, min_per_tile=-(-512 // 49))
-    assert tiles == [(i, min(128, i + 11)) for i in range(0, 128, 11)]
+    assert tiles == _tiles_of([11] * 10 + [11, 7])     # the shrinking tail stops at 11 too
 
 
 def test_two_program_threads_running_tiles_at_once_leave_blas_as_they_found_it():
