@@ -375,13 +375,14 @@ def tile_ranges(n, bytes_per_item, like=None, min_per_tile=1):
     working set each, none of more than ceil(n / MIN_TILES) items (so n >= 2 always gives
     several tiles): a list of (start, stop) pairs covering range(n) in order.
 
-    The last tiles shrink by halves (14, ..., 14, 8, 4, 2, 1, 1 for 128 images of 14 a tile), as
-    OpenMP's ``schedule(guided)``: the thread that finishes first then waits for a small tile, not
-    a whole one (it halved the threads' idle time in se_resnet20's convolutions). bytes_per_item:
-    the working set of one item (conv2d: one image's im2col columns). like: an array of the op; a
-    CuPy array gets one tile. min_per_tile: at least this many items a tile (conv2d's backward:
-    its dW partial sums never take more memory than their columns). The tiles depend on the shape
-    only, never on the thread count: the same numbers on any number of threads.
+    The last tiles shrink by halves down to a quarter tile (14, ..., 14, 8, 4, 4 for 128 images of
+    14 a tile), as OpenMP's ``schedule(guided)``: the thread that finishes first then waits for a
+    small tile, not a whole one (it halved the threads' idle time in se_resnet20's convolutions;
+    smaller tiles made 1 thread's GEMMs slower). bytes_per_item: the working set of one item
+    (conv2d: one image's im2col columns). like: an array of the op; a CuPy array gets one tile.
+    min_per_tile: at least this many items a tile (conv2d's backward: its dW partial sums never
+    take more memory than their columns). The tiles depend on the shape only, never on the
+    thread count: the same numbers on any number of threads.
     """
     if like is not None and get_array_module(like) is not np:
         return [(0, n)]
@@ -389,8 +390,8 @@ def tile_ranges(n, bytes_per_item, like=None, min_per_tile=1):
     per_tile = max(1, min_per_tile, per_tile)
     tiles, start = [], 0
     while start < n:            # whole tiles while two remain, then half of what is left
-        left = n - start
-        size = min(left, per_tile if left >= 2 * per_tile else max(min_per_tile, -(-left // 2)))
+        left, smallest = n - start, max(min_per_tile, -(-per_tile // 4))
+        size = min(left, per_tile if left >= 2 * per_tile else max(smallest, -(-left // 2)))
         tiles.append((start, start + size))
         start += size
     return tiles

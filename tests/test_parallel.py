@@ -319,9 +319,9 @@ def _tiles_of(sizes):
 
 @pytest.mark.parametrize("n, item_bytes, expected", [
     (128, 590_000, _tiles_of([3] * 41 + [3, 1, 1])),          # 3 images fill 2 MiB; 5 left: 3, 1, 1
-    (128, 147_456, _tiles_of([14] * 8 + [8, 4, 2, 1, 1])),    # 16 left: halves down to single images
-    (128, 1000, _tiles_of([16] * 7 + [8, 4, 2, 1, 1])),       # tiny images: still 16 a tile at most
-    (100, 147_456, _tiles_of([13] * 6 + [11, 6, 3, 1, 1])),   # 22 left (< 2 * 13): 11, then 6 of 11...
+    (128, 147_456, _tiles_of([14] * 8 + [8, 4, 4])),          # 16 left: halves, down to a quarter tile
+    (128, 1000, _tiles_of([16] * 7 + [8, 4, 4])),             # tiny images: still 16 a tile at most
+    (100, 147_456, _tiles_of([13] * 6 + [11, 6, 4, 1])),      # 22 left (< 2 * 13): 11, 6, then 4 of 5, 1
     (5, 10, _tiles_of([1] * 5)),
     (1, 10**9, [(0, 1)]),                                     # one huge image: one tile
     (0, 100, []),
