@@ -190,8 +190,7 @@ def _workers():
         return _pool
 
 
-_worker_cpu = [0.0]          # CPU seconds the pool's workers spent in chunks (for the profiler)
-_worker_cpu_lock = threading.Lock()
+_worker_cpu, _worker_cpu_lock = [0.0], threading.Lock()   # CPU seconds the workers spent in chunks (profiler)
 
 
 def in_worker_chunk():
