@@ -91,11 +91,9 @@ def get_num_threads():
 def set_num_threads(n):
     """Use ``n`` threads on the CPU: minise's own pool and NumPy's BLAS (as ``torch.set_num_threads``).
 
-    n: a positive int. Raises ValueError otherwise, or when the system cannot start
-    that many threads (the thread count then stays as it was). Returns None. The
-    thread count changes no bit of a result, except where BLAS splits a GEMM itself
-    (see the module docstring).
-    """
+    n: a positive int. Raises ValueError otherwise, or when the system cannot start that many
+    threads (the count then stays as it was). Returns None. The thread count changes no bit
+    of a result, except where BLAS splits a GEMM itself (see the module docstring)."""
     global _num_threads, _pool
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive int, got {n!r}")
@@ -297,14 +295,13 @@ def copyto(dst, src):
 
 def _allocate_result(arrays, dtype):
     """The array an elementwise op on ``arrays`` writes: their broadcast shape, laid out like the
-    largest operand of that shape (the first of equal size), as PyTorch's TensorIterator follows
-    its inputs; with none of that shape (an (N, 1) plus a (1, M)), as NumPy does. NumPy's "K"
-    order weighs every operand's strides and lays ``x * s`` (s: (N, C, 1, 1)) out batch-major for
-    a channel-major x: the SE block would turn conv2d's layout around, and every later op read
-    two layouts (an add at 128x16x32x32: 2.5x slower; docs/benchmarks.md#one-layout)."""
+    largest operand of that shape that is no broadcast view (the first of equal size), as PyTorch's
+    TensorIterator follows its inputs; else as NumPy's "K" order, which weighs every operand's
+    strides and would lay ``x * s`` (s: (N, C, 1, 1)) out batch-major for a channel-major x: every
+    op after the SE block would read two layouts (docs/benchmarks.md#one-layout)."""
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
     for a in sorted(arrays, key=lambda a: -a.size):    # stable: the first of equal size
-        if a.shape == shape:
+        if a.shape == shape and all(step or n <= 1 for step, n in zip(a.strides, a.shape)):
             return np.empty_like(a, dtype=dtype)
     it = np.nditer(arrays + [None], flags=["zerosize_ok"], order="K",
                    op_flags=[["readonly"]] * len(arrays) + [["writeonly", "allocate"]],
@@ -325,10 +322,12 @@ def elementwise(f, *args, out=None, dtype=None):
     """
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     big = max(arrays, key=lambda a: a.size, default=None)
-    if out is None and big is not None and big.ndim > 1:
-        out = _allocate_result(arrays, np.result_type(*args) if dtype is None else dtype)
+    dtype = np.result_type(*args) if dtype is None else dtype
+    if out is None and big is not None and big.ndim > 1:    # one layout on any thread count
+        out = _allocate_result(arrays, dtype)
     if big is None or big.size < 2 * MIN_CHUNK or get_num_threads() == 1:
         return f(*args) if out is None else f(*args, out=out)
+    out = _allocate_result(arrays, dtype) if out is None else out      # 1-D: one layout anyway
     axis = _split_axis(out.shape)
 
     def body(chunk):
@@ -391,6 +390,7 @@ def tile_ranges(n, bytes_per_item, like=None, min_per_tile=1):
     while start < n:            # whole tiles while two remain, then half of what is left
         left, smallest = n - start, max(min_per_tile, -(-per_tile // 4))
         size = min(left, per_tile if left >= 2 * per_tile else max(smallest, -(-left // 2)))
+        size = left if left <= per_tile and left - size < smallest else size   # no tail under smallest
         tiles.append((start, start + size))
         start += size
     return tiles

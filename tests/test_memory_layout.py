@@ -56,9 +56,16 @@ def test_pad_keeps_the_inputs_layout_and_values_as_pytorchs_constant_pad_nd(devi
                                   np.pad(backend.to_numpy(x), width, constant_values=-1.5))
 
 
-@pytest.mark.parametrize("bad", [-1, ((0, 0), (0, -2)), ((0, 0), (0, 1.5)), ((0, 0), (1,)), ((0, 0), (True, 0))])
+@pytest.mark.parametrize("width", [1, (1,), (1, 2), ((1, 2),), ((1, 2), (0, 3)), np.array(2), [[1], [2]]])
+def test_pad_reads_pad_width_as_numpy_pad_does(width):
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    np.testing.assert_array_equal(F.pad(ms.tensor(x), width, value=7.0).numpy(), np.pad(x, width, constant_values=7))
+
+
+@pytest.mark.parametrize("bad", [-1, ((0, 0), (0, -2)), ((0, 0), (0, 1.5)), ((0, 0), (1,)), [(0, 1), 2],
+                                 ((1, 1), (1, 1), (1, 1)), "1", True])
 def test_pad_refuses_a_width_numpy_pad_would_not_take(bad):
-    with pytest.raises(ValueError, match=r"pad: pad_width must give \(before, after\) as non-negative ints"):
+    with pytest.raises(ValueError, match=r"pad: pad_width must be non-negative ints as numpy.pad takes them"):
         F.pad(ms.ones(2, 3), bad)
 
 

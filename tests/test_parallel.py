@@ -212,6 +212,15 @@ def test_elementwise_gives_numpys_bits_laid_out_like_its_largest_input(threads):
     # NumPy itself lays x * s out batch-major (its "K" order weighs s's strides too): the SE block's
     # reweighting would turn conv2d's channel-major activations around, and every op after it read two layouts.
     assert (x * s).strides != x.strides
+    # A broadcast view (stride 0, what sum's backward hands on) of the result's shape is no template.
+    for ones in (np.broadcast_to(np.float32(1), x.shape), np.broadcast_to(np.ones((8, 1, 8, 8), np.float32), x.shape)):
+        got = parallel.elementwise(np.multiply, ones, x)
+        assert got.strides == x.strides
+        np.testing.assert_array_equal(got, x)
+    # 1-D, cut across threads (it crashed above 2 * MIN_CHUNK with a new result).
+    v, w = rng.standard_normal(5000, dtype=np.float32), rng.standard_normal(5000, dtype=np.float32)
+    _same(parallel.elementwise(np.add, v, w), v + w)
+    _same(parallel.elementwise(np.maximum, v, 0), np.maximum(v, 0))
     # No input of the result's shape: NumPy's layout.
     a, b = rng.standard_normal((8, 1), dtype=np.float32), rng.standard_normal((1, 600), dtype=np.float32).T.copy().T
     _same(parallel.elementwise(np.add, a, b), np.add(a, b))
@@ -321,7 +330,7 @@ def _tiles_of(sizes):
     (128, 590_000, _tiles_of([3] * 41 + [3, 1, 1])),          # 3 images fill 2 MiB; 5 left: 3, 1, 1
     (128, 147_456, _tiles_of([14] * 8 + [8, 4, 4])),          # 16 left: halves, down to a quarter tile
     (128, 1000, _tiles_of([16] * 7 + [8, 4, 4])),             # tiny images: still 16 a tile at most
-    (100, 147_456, _tiles_of([13] * 6 + [11, 6, 4, 1])),      # 22 left (< 2 * 13): 11, 6, then 4 of 5, 1
+    (100, 147_456, _tiles_of([13] * 6 + [11, 6, 5])),         # 22 left (< 2 * 13): 11, 6, and 5 (4 + 1 < 4)
     (5, 10, _tiles_of([1] * 5)),
     (1, 10**9, [(0, 1)]),                                     # one huge image: one tile
     (0, 100, []),
@@ -363,6 +372,13 @@ def test_tile_ranges_keep_min_per_tile_items_whatever_the_bytes():
     # tiles, each with a 9 MiB dW partial; 11 images a tile keep the partials under the columns.
     tiles = parallel.tile_ranges(128, 512 * 9 * 49 * 4, min_per_tile=-(-512 // 49))
     assert tiles == _tiles_of([11] * 10 + [11, 7])     # the shrinking tail stops at 11 too
+    # 24 images, 3 a tile, at least 2: the tail never leaves a tile of 1 (3 -> 2 + 1 would).
+    assert parallel.tile_ranges(24, 128 * 9 * 64 * 4, min_per_tile=2) == _tiles_of([3] * 8)
+    for n in range(0, 300):     # every n: the tiles cover range(n) in order, within [min, cap]
+        for per_item, least in [(147_456, 1), (590_000, 1), (128 * 9 * 64 * 4, 2), (1000, 5)]:
+            sizes = [b - a for a, b in parallel.tile_ranges(n, per_item, min_per_tile=least)]
+            assert sum(sizes) == n and all(0 < size for size in sizes)
+            assert all(size >= min(least, n) for size in sizes[:-1] or sizes)
 
 
 def test_two_program_threads_running_tiles_at_once_leave_blas_as_they_found_it():

@@ -208,19 +208,19 @@ class Pad(Function):
 
 
 def _pad_width(pad_width, ndim):
-    """pad_width as numpy.pad takes it (an int, or per axis an int or a (before, after) pair) ->
-    a list of ndim (before, after) pairs of non-negative Python ints; ValueError otherwise."""
-    def pair(p):
-        return (p, p) if isinstance(p, (int, np.integer)) else tuple(p)
-
-    widths = [pair(pad_width)] * ndim if isinstance(pad_width, (int, np.integer)) else [pair(p) for p in pad_width]
-    if len(widths) != ndim:
-        raise ValueError(f"pad: pad_width has {len(widths)} entries for a tensor with {ndim} dimensions")
-    for p in widths:
-        if len(p) != 2 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in p):
-            raise ValueError(f"pad: pad_width must give (before, after) as non-negative ints for every axis "
-                             f"(as numpy.pad), got {p!r} in {pad_width!r}")
-    return [(int(before), int(after)) for before, after in widths]
+    """pad_width as numpy.pad reads it -> ndim (before, after) pairs of non-negative Python ints:
+    an int (or (pad,)) for both sides of every axis, (before, after) (or ((before, after),)) for
+    every axis, or one (before, after) pair per axis. ValueError for anything else."""
+    try:
+        widths = np.asarray(pad_width)
+        fits = widths.dtype.kind in "iu" and bool((widths >= 0).all())
+        pairs = np.broadcast_to(widths, (ndim, 2)).tolist() if fits else None
+    except ValueError:      # ragged, or does not broadcast to (ndim, 2)
+        pairs = None
+    if pairs is None:
+        raise ValueError(f"pad: pad_width must be non-negative ints as numpy.pad takes them (an int, a "
+                         f"(before, after) pair for every axis, or one pair per axis: {ndim} here), got {pad_width!r}")
+    return [(int(before), int(after)) for before, after in pairs]
 
 
 class Cast(Function):
@@ -352,6 +352,13 @@ def stack(tensors, axis=0, *, dim=None):
 
 
 def pad(x, pad_width, value=0.0):
+    """x with ``value`` around it, as ``numpy.pad(x, pad_width, constant_values=value)``.
+
+    pad_width: an int, a (before, after) pair for every axis, or one pair per axis (numpy.pad's
+    forms; PyTorch's F.pad takes a flat list from the last axis instead). The result keeps x's
+    dtype and memory layout (as PyTorch's constant_pad_nd). ValueError for a negative or
+    non-integer width. The gradient crops back to x's region.
+    """
     return Pad(pad_width, value)(x)
 
 
