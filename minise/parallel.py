@@ -224,9 +224,7 @@ def _run_chunk_in_worker(body, chunk):
 
 def _chunks(n, size):
     """How many chunks to cut range(n) into: one per thread, at least MIN_CHUNK elements each."""
-    if in_worker_chunk():
-        return 1
-    return max(1, min(get_num_threads(), n, size // MIN_CHUNK))
+    return 1 if in_worker_chunk() else max(1, min(get_num_threads(), n, size // MIN_CHUNK))
 
 
 def parallel_for(n, body, work):
@@ -314,17 +312,19 @@ def elementwise(f, *args, out=None, dtype=None):
 
     f: a ufunc (``xp.add``, ``xp.maximum``...) or any function of arrays that computes
     each output element from the same elements of its inputs and writes into ``out=``.
-    args: arrays that broadcast together, or numbers.  out: where to write (it may be one
-    of args: in place); default a new array of the broadcast shape and of ``dtype``
-    (default ``numpy.result_type(*args)``, what a ufunc returns), laid out in memory like
-    the largest input of that shape (see ``_allocate_result``), on one thread or many.
-    Returns out.
+    args: arrays that broadcast together, or numbers.  out: where to write (one of args: in
+    place; another view of their memory: on one thread, NumPy buffering the overlap); default a
+    new array of the broadcast shape and of ``dtype`` (default ``numpy.result_type(*args)``, what
+    a ufunc returns), laid out like the largest input of that shape (``_allocate_result``), on
+    one thread or many. Returns out.
     """
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     big = max(arrays, key=lambda a: a.size, default=None)
     dtype = np.result_type(*args) if dtype is None else dtype
     if out is None and big is not None and big.ndim > 1:    # one layout on any thread count
         out = _allocate_result(arrays, dtype)
+    elif out is not None and any(a is not out and np.may_share_memory(a, out) for a in arrays):
+        return f(*args, out=out)           # x + x[::-1] into x: chunks would read what others wrote
     if big is None or big.size < 2 * MIN_CHUNK or get_num_threads() == 1:
         return f(*args) if out is None else f(*args, out=out)
     out = _allocate_result(arrays, dtype) if out is None else out      # 1-D: one layout anyway
@@ -378,9 +378,9 @@ def tile_ranges(n, bytes_per_item, like=None, min_per_tile=1):
     small tile, not a whole one (it halved the threads' idle time in se_resnet20's convolutions;
     smaller tiles made 1 thread's GEMMs slower). bytes_per_item: the working set of one item
     (conv2d: one image's im2col columns). like: an array of the op; a CuPy array gets one tile.
-    min_per_tile: at least this many items a tile (conv2d's backward: its dW partial sums never
-    take more memory than their columns). The tiles depend on the shape only, never on the
-    thread count: the same numbers on any number of threads.
+    min_per_tile: at least this many items a tile but the last (conv2d's backward: its dW partial
+    sums never outgrow their columns). The tiles depend on the shape only: the same numbers on
+    any number of threads.
     """
     if like is not None and get_array_module(like) is not np:
         return [(0, n)]
@@ -425,9 +425,8 @@ def for_each_tile(count, body):
     threads BLAS runs each GEMM on one: the tiles are the parallelism, and a GEMM's rounding
     never depends on the thread count. A single tile runs on the calling thread with BLAS's
     threads; so do all tiles where minise cannot set BLAS's thread count (not OpenBLAS). No
-    small-work cutoff (it would change which GEMMs run on one BLAS thread): a tiny op pays the
-    hand-over, some 20 microseconds. An exception in a tile is raised here, once the other
-    threads have finished the remaining tiles.
+    small-work cutoff (it would change which GEMMs run on one BLAS thread). An exception in a
+    tile is raised here, once the other threads have finished the remaining tiles.
     """
     threads = 1 if in_worker_chunk() else min(get_num_threads(), count)
     if threads <= 1 or not _blas_on_one_thread(True):   # one thread, one tile (or none: an empty batch)

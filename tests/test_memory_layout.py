@@ -63,7 +63,7 @@ def test_pad_reads_pad_width_as_numpy_pad_does(width):
 
 
 @pytest.mark.parametrize("bad", [-1, ((0, 0), (0, -2)), ((0, 0), (0, 1.5)), ((0, 0), (1,)), [(0, 1), 2],
-                                 ((1, 1), (1, 1), (1, 1)), "1", True])
+                                 ((1, 1), (1, 1), (1, 1)), "1", True, np.uint8(2)])
 def test_pad_refuses_a_width_numpy_pad_would_not_take(bad):
     with pytest.raises(ValueError, match=r"pad: pad_width must be non-negative ints as numpy.pad takes them"):
         F.pad(ms.ones(2, 3), bad)

@@ -227,6 +227,13 @@ def test_elementwise_gives_numpys_bits_laid_out_like_its_largest_input(threads):
     inplace, expected = x.copy(order="K"), x * s
     parallel.elementwise(np.multiply, inplace, s, out=inplace)
     np.testing.assert_array_equal(inplace, expected)
+    # out overlapping an input through another view: one thread, NumPy buffering the overlap
+    # (cut into chunks, one chunk would read what another had already written).
+    for other in (lambda a: a[::-1], lambda a: a[:1], lambda a: a[0]):
+        a = np.arange(8 * 600, dtype=np.float64).reshape(8, 600)
+        expected = a + other(a)
+        parallel.elementwise(np.add, a, other(a), out=a)
+        np.testing.assert_array_equal(a, expected)
 
 
 @pytest.mark.parametrize("threads", THREADS)

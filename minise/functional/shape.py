@@ -213,7 +213,7 @@ def _pad_width(pad_width, ndim):
     every axis, or one (before, after) pair per axis. ValueError for anything else."""
     try:
         widths = np.asarray(pad_width)
-        fits = widths.dtype.kind in "iu" and bool((widths >= 0).all())
+        fits = widths.dtype.kind == "i" and bool((widths >= 0).all())     # numpy.pad: signed ints only
         pairs = np.broadcast_to(widths, (ndim, 2)).tolist() if fits else None
     except ValueError:      # ragged, or does not broadcast to (ndim, 2)
         pairs = None
