@@ -320,14 +320,13 @@ def elementwise(f, *args, out=None, dtype=None):
     """
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     big = max(arrays, key=lambda a: a.size, default=None)
-    dtype = np.result_type(*args) if dtype is None else dtype
-    if out is None and big is not None and big.ndim > 1:    # one layout on any thread count
-        out = _allocate_result(arrays, dtype)
-    elif out is not None and any(a is not out and np.may_share_memory(a, out) for a in arrays):
+    if out is not None and any(a is not out and np.may_share_memory(a, out) for a in arrays):
         return f(*args, out=out)           # x + x[::-1] into x: chunks would read what others wrote
-    if big is None or big.size < 2 * MIN_CHUNK or get_num_threads() == 1:
+    cut = big is not None and big.size >= 2 * MIN_CHUNK and get_num_threads() > 1
+    if out is None and big is not None and (big.ndim > 1 or cut):    # one layout on any thread count
+        out = _allocate_result(arrays, np.result_type(*args) if dtype is None else dtype)
+    if not cut:
         return f(*args) if out is None else f(*args, out=out)
-    out = _allocate_result(arrays, dtype) if out is None else out      # 1-D: one layout anyway
     axis = _split_axis(out.shape)
 
     def body(chunk):
@@ -386,9 +385,9 @@ def tile_ranges(n, bytes_per_item, like=None, min_per_tile=1):
         return [(0, n)]
     per_tile = min(TILE_BYTES // max(1, bytes_per_item), -(-n // MIN_TILES))
     per_tile = max(1, min_per_tile, per_tile)
-    tiles, start = [], 0
+    tiles, start, smallest = [], 0, max(min_per_tile, -(-per_tile // 4))
     while start < n:            # whole tiles while two remain, then half of what is left
-        left, smallest = n - start, max(min_per_tile, -(-per_tile // 4))
+        left = n - start
         size = min(left, per_tile if left >= 2 * per_tile else max(smallest, -(-left // 2)))
         size = left if left <= per_tile and left - size < smallest else size   # no tail under smallest
         tiles.append((start, start + size))
