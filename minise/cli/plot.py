@@ -16,6 +16,8 @@ from .common import bad_number_flag, check_writable, plot_text
 from .common import error as _error
 from .train import DATA_DIR_HELP
 
+MEASURE_AGAIN = "minise plot --excitations RUN_DIR measures them again"   # the remedy for a bad excitations.npz
+
 
 def add(sub):
     p = sub.add_parser("plot", help="redraw a run's plots; --excitations: what the SE blocks learned",
@@ -58,7 +60,7 @@ def run(args):
             classes = [int(c) for c in args.classes.split(",")]
         except ValueError:
             return _error("plot", f"--classes takes comma-separated class indices like 0,3,7, got {args.classes!r}")
-    numbers = run_dir / "excitations.npz"
+    numbers, config = run_dir / "excitations.npz", _config(run_dir / "config.json")
     wrote, run_model = [], None     # with --excitations: (the checkpoint's model, its name in messages)
     if args.excitations:
         ckpt = find_checkpoint(path, args.checkpoint)
@@ -79,14 +81,14 @@ def run(args):
         if (run_dir / "metrics.csv").exists():
             metrics = _read_log(run_dir / "metrics.csv", read_metrics)
             if metrics:
-                wrote.append(plot_curves(metrics, run_dir / "curves.png", title=_title(run_dir / "config.json"),
+                wrote.append(plot_curves(metrics, run_dir / "curves.png", title=_title(config),
                                          lr=_read_log(run_dir / "lr.csv", read_lr)))
         health = run_dir / "grad_health.csv"
         if health.exists():
             wrote.append(_read_log(health, lambda p: plot_grad_health(p, run_dir / "grad_health.png")))
     if numbers.exists():
-        excitations = _read_log(numbers, Excitations.load, "minise plot --excitations RUN_DIR measures them again")
-        _check_run_model(excitations, numbers, run_model)
+        excitations = _read_log(numbers, Excitations.load, MEASURE_AGAIN)
+        _check_run_model(excitations, numbers, run_model or _config_model(config, run_dir))
         bad = [c for c in classes or () if not 0 <= c < len(excitations.classes)]
         if bad:
             return _error("plot", f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
@@ -114,20 +116,24 @@ def _read_log(path, read, remedy="minise train --resume RUN_DIR rewrites it from
         raise CheckpointError(f"{path} is damaged ({exc}); delete it ({remedy})") from None
 
 
+def _config_model(config, run_dir):
+    """(the model config.json names, its name in messages); None when config.json is unreadable or
+    names no model minise has (nothing to compare excitations.npz with)."""
+    if config is None or config.get("model") not in models.list():
+        return None
+    return models.get(config["model"]), f"{config['model']} (the model in {run_dir / 'config.json'})"
+
+
 def _check_run_model(excitations, path, run_model):
-    """Raise CheckpointError (exit 3) when the SE blocks of excitations.npz are not those of the run's
-    model: ``run_model`` ((model, name)) when the command loaded it, else the one the run's config.json
-    names (nothing to compare with when config.json is unreadable or names no model minise has)."""
+    """Raise CheckpointError (exit 3) when the SE blocks of excitations.npz are not those of
+    ``run_model`` ((model, its name in messages): the checkpoint's with --excitations, else
+    :func:`_config_model`'s); nothing to check when it is None."""
     if run_model is None:
-        config = _config(path.parent / "config.json")
-        if config is None or config.get("model") not in models.list():
-            return
-        run_model = (models.get(config["model"]), f"{config['model']} (the model in {path.parent / 'config.json'})")
+        return
     try:
         excitations.check_model(*run_model)
     except ValueError as exc:
-        raise CheckpointError(f"{path}: {exc}: it was measured on another model; delete it (minise plot "
-                              "--excitations RUN_DIR measures them again)") from None
+        raise CheckpointError(f"{path}: {exc}: it was measured on another model; delete it ({MEASURE_AGAIN})") from None
 
 
 def _config(config_path):
@@ -146,10 +152,9 @@ def _config(config_path):
     return config if isinstance(config, dict) else None
 
 
-def _title(config_path):
+def _title(config):
     """``<model> on <dataset>`` from the run's config.json (:func:`_config`), escaped for a plot; None
     when it cannot be read."""
-    config = _config(config_path)
     return None if config is None else plot_text(f"{config.get('model')} on {config.get('dataset')}")
 
 
