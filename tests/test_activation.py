@@ -59,6 +59,54 @@ def test_relu_gradient_at_zero_is_zero_like_torch(device):
     np.testing.assert_array_equal(t.grad.numpy(), [0.0, 0.0, 0.0, 1.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_relu_backward_gives_exactly_zero_at_a_cut_off_unit_even_for_an_inf_or_nan_gradient(dtype, device):
+    # PyTorch's threshold_backward: where(y <= 0, 0, gy). gy * (y != 0) gave NaN there (inf * 0).
+    x = np.array([-1.0, 0.0, -3.0, 2.0, np.nan, 3.0, -0.5], dtype=dtype)
+    gy = np.array([np.inf, np.nan, -np.inf, 1.5, 5.0, -0.0, np.nan], dtype=dtype)
+    t = ms.tensor(x, requires_grad=True, device=device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # no "invalid value" RuntimeWarning either
+        F.relu(t).backward(ms.tensor(gy, device=device))
+    got = t.grad.numpy()
+    np.testing.assert_array_equal(got, np.array([0, 0, 0, 1.5, 5.0, 0.0, 0], dtype=dtype))
+    assert got.dtype == dtype and list(np.signbit(got)) == [False] * 5 + [True, False]   # -0.0 passes as is
+    torch = torch_or_skip()
+    xt = torch.tensor(x.astype(np.float32), requires_grad=True)
+    torch.relu(xt).backward(torch.tensor(gy.astype(np.float32)))
+    np.testing.assert_array_equal(got.astype(np.float32), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32, np.int64])
+@pytest.mark.parametrize("layout", ["C", "channel-major", "sliced"])
+def test_relu_forward_is_numpys_maximum_with_zero_bit_for_bit_on_every_layout(dtype, layout):
+    # relu compares x with a block of zeros, not the number 0 (NumPy's SIMD loop): the same bits.
+    rng = np.random.default_rng(3)
+    a = (rng.standard_normal((6, 5, 7, 9)) * 4).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        a.flat[::5], a.flat[1::7], a.flat[2::11], a.flat[3::13] = np.nan, -0.0, np.inf, -np.inf
+    x = {"C": a, "channel-major": a.transpose(1, 0, 2, 3).copy().transpose(1, 0, 2, 3),
+         "sliced": a[:, ::2, 1:, ::3]}[layout]
+    y = F.relu(ms.tensor(x)).numpy()
+    expected = np.maximum(x, 0)
+    assert y.dtype == x.dtype and y.shape == x.shape
+    np.testing.assert_array_equal(y.view(f"u{y.itemsize}"), expected.view(f"u{y.itemsize}"))
+
+
+def test_relus_block_of_zeros_covers_the_innermost_axes_in_memory_within_its_limit(monkeypatch):
+    from minise.functional import activation
+
+    channel_major = np.zeros((16, 128, 32, 32), np.float32).transpose(1, 0, 2, 3)
+    zeros = activation._zeros_for(channel_major)
+    assert zeros.shape == (128, 1, 32, 32) and not zeros.any()        # (N, H, W): 2**17 elements
+    assert [zeros.strides[i] for i in (0, 2, 3)] == [32 * 32 * 4, 32 * 4, 4]   # laid out as x's (N, H, W)
+    assert activation._zeros_for(np.zeros((128, 64, 8, 8), np.float32)).shape == (1, 64, 8, 8)
+    assert activation._zeros_for(np.zeros((4, 5))).shape == (1, 5)     # never all of x
+    assert activation._zeros_for(np.zeros(7)) == 0                      # 1-D: the number
+    monkeypatch.setattr(activation, "ZERO_BLOCK", 1024)
+    assert activation._zeros_for(channel_major).shape == (1, 1, 32, 32)
+
+
 EXTREMES = [-1e4, -1000.0, -100.0, -40.0, -20.0, -1.0, 0.0, 1.0, 20.0, 40.0, 100.0, 1000.0, 1e4]
 
 
