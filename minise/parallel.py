@@ -63,9 +63,9 @@ __all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elem
            "tile_ranges", "for_each_tile", "worker_cpu_seconds", "in_worker_chunk", "MIN_CHUNK", "TILE_BYTES",
            "MIN_TILES"]
 
-# A chunk smaller than this many elements (1 MiB of float32) is not worth a thread:
-# handing it over and waiting for it costs 15-60 microseconds (measured on a 2-core
-# machine, idle to busy), about what NumPy takes to stream 1 MiB.
+# A chunk smaller than this many elements (1 MiB of float32) is not worth a thread: handing it
+# over and waiting for it costs 15-100 microseconds (2-core machines, idle to busy; 75 on a KVM
+# guest), about what NumPy takes to stream 1-2 MiB. 2 and 4 MiB here were no faster (benchmarks.md).
 MIN_CHUNK = 1 << 18
 
 # A tile's working set: about this many bytes (conv2d: a few images' im2col columns), so that what
@@ -197,11 +197,8 @@ def in_worker_chunk():
 
 
 def worker_cpu_seconds():
-    """CPU seconds spent so far by minise's worker threads (not the caller's, not BLAS's).
-
-    ``minise bench train --profile`` adds it to the main thread's ``time.thread_time()``
-    to tell how many cores an op kept busy.
-    """
+    """CPU seconds spent so far by minise's worker threads (not the caller's, not BLAS's): ``minise
+    bench train --profile`` adds the main thread's ``time.thread_time()`` to tell the cores an op kept busy."""
     return _worker_cpu[0]
 
 
@@ -262,9 +259,7 @@ def _on_pool(body, chunks, alone):
 
 def _split_axis(shape):
     """The axis to cut: the batch axis 0, or axis 1 when axis 0 is too short to share out."""
-    if len(shape) > 1 and shape[0] < get_num_threads():
-        return 1
-    return 0
+    return 1 if len(shape) > 1 and shape[0] < get_num_threads() else 0
 
 
 def _chunk_of(a, axis, ndim, chunk):
@@ -308,7 +303,7 @@ def _allocate_result(arrays, dtype):
 
 
 def elementwise(f, *args, out=None, dtype=None):
-    """``f(*args, out=out)`` for an elementwise ``f``, cut along the result's axis 0 (or 1).
+    """``f(*args, out=out)`` for an elementwise ``f``, cut along the result's outermost axis in memory.
 
     f: a ufunc (``xp.add``, ``xp.maximum``...) or any function of arrays that computes
     each output element from the same elements of its inputs and writes into ``out=``.
@@ -316,7 +311,8 @@ def elementwise(f, *args, out=None, dtype=None):
     place; another view of their memory: on one thread, NumPy buffering the overlap); default a
     new array of the broadcast shape and of ``dtype`` (default ``numpy.result_type(*args)``, what
     a ufunc returns), laid out like the largest input of that shape (``_allocate_result``), on
-    one thread or many. Returns out.
+    one thread or many. Returns out. f sees each array with out's axes in memory order: NumPy then
+    walks memory in order (``x * s`` of the SE block: 2x faster, docs/benchmarks.md#memory-order).
     """
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     big = max(arrays, key=lambda a: a.size, default=None)
@@ -325,15 +321,21 @@ def elementwise(f, *args, out=None, dtype=None):
     cut = big is not None and big.size >= 2 * MIN_CHUNK and get_num_threads() > 1
     if out is None and big is not None and (big.ndim > 1 or cut):    # one layout on any thread count
         out = _allocate_result(arrays, np.result_type(*args) if dtype is None else dtype)
+    if out is None:
+        return f(*args)
+    result, order = out, backend.memory_order(out)
+    args = [a[(None,) * (out.ndim - a.ndim)].transpose(order) if isinstance(a, np.ndarray) else a for a in args]
+    out = out.transpose(order)             # the same elements, outermost axis in memory first
     if not cut:
-        return f(*args) if out is None else f(*args, out=out)
+        f(*args, out=out)
+        return result
     axis = _split_axis(out.shape)
 
     def body(chunk):
         f(*(_chunk_of(a, axis, out.ndim, chunk) for a in args), out=out[(slice(None),) * axis + (chunk,)])
 
     parallel_for(out.shape[axis], body, out.size)
-    return out
+    return result
 
 
 def reduce(method, x, axis, keepdims=False):

@@ -237,6 +237,35 @@ def test_elementwise_gives_numpys_bits_laid_out_like_its_largest_input(threads):
 
 
 @pytest.mark.parametrize("threads", THREADS)
+def test_elementwise_hands_f_every_array_with_the_results_axes_in_memory_order(threads):
+    # NumPy walks a channel-major x * s batch by batch, jumping through memory, unless it is shown
+    # the arrays as (C, N, H, W): elementwise hands f views in the result's memory order.
+    rng = np.random.default_rng(4)
+    x = _channel_major(rng, (8, 6, 8, 8))
+    s = rng.standard_normal((8, 6, 1, 1), dtype=np.float32)
+    b = rng.standard_normal((6, 1, 1), dtype=np.float32)          # fewer axes: broadcast from the right
+    seen = []
+
+    def recording(f):
+        def g(*arrays, out):
+            seen.append([a.strides for a in arrays if isinstance(a, np.ndarray) and a.ndim == 4] + [out.strides])
+            return f(*arrays, out=out)
+        return g
+
+    parallel.set_num_threads(threads)
+    for f, args in ((np.multiply, (x, s)), (np.add, (x, b)), (np.maximum, (x, 0))):
+        seen.clear()
+        got = parallel.elementwise(recording(f), *args)
+        np.testing.assert_array_equal(got, f(*args))
+        assert got.strides == x.strides and got.shape == x.shape        # handed back as (N, C, H, W)
+        assert len(seen) == threads                                     # one call a chunk, cut by channel
+        for strides in seen:
+            out_strides = strides[-1]
+            assert list(out_strides) == sorted(out_strides, reverse=True), "out is not in memory order"
+            assert strides[0] == out_strides                           # x is seen the same way
+
+
+@pytest.mark.parametrize("threads", THREADS)
 def test_reduce_gives_numpys_sum_and_mean_bits_and_layout(threads):
     x = _channel_major(np.random.default_rng(2), (8, 6, 8, 8))
     parallel.set_num_threads(threads)
