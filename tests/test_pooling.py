@@ -4,6 +4,8 @@ Oracles: PyTorch (float32 forward and gradient), the numerical gradient
 (float64 gradcheck), the plain-loop references, and closed forms.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from helpers import assert_matches_torch, gradcheck_inputs, random_inputs, torch_or_skip
@@ -115,6 +117,32 @@ def test_global_avg_pool2d_gives_each_pixel_one_hw_th_of_its_channel_gradient(de
     z.backward(ms.tensor(gz, device=device))
     np.testing.assert_allclose(z.numpy(), np.arange(120.0).reshape(2, 3, 20).mean(-1))
     np.testing.assert_allclose(x.grad.numpy(), np.broadcast_to(gz[:, :, None, None] / 20, (2, 3, 4, 5)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["C", "channel-major", "sliced"])
+def test_global_avg_pool2d_averages_every_layout_to_within_rounding_and_keeps_nan_inf_and_empty(dtype, layout):
+    # The CPU path is one einsum (docs/benchmarks.md#squeeze); x.mean in float64 is the oracle.
+    rng = np.random.default_rng(7)
+    a = (rng.standard_normal((5, 8, 32, 32)) + 3).astype(dtype)
+    x = {"C": a, "channel-major": a.transpose(1, 0, 2, 3).copy().transpose(1, 0, 2, 3),
+         "sliced": a[:, ::2, 1:, ::3]}[layout]
+    z = F.global_avg_pool2d(ms.tensor(x)).numpy()
+    assert z.dtype == dtype and z.shape == x.shape[:2]
+    rtol = 1e-6 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(z, x.astype(np.float64).mean(axis=(2, 3)), rtol=rtol)
+    x = x.copy()
+    x[0, 0, 0, 0], x[1, 1, 1, 1], x[2, 2, 2, 2] = np.nan, np.inf, -np.inf
+    x[3, 3, 3, 3], x[3, 3, 3, 4] = np.inf, -np.inf
+    z = F.global_avg_pool2d(ms.tensor(x)).numpy()
+    assert np.isnan(z[0, 0]) and z[1, 1] == np.inf and z[2, 2] == -np.inf and np.isnan(z[3, 3])
+    others = np.ones(z.shape, bool)
+    others[range(4), range(4)] = False
+    assert np.isfinite(z[others]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")             # PyTorch: NaN, a mean of nothing, and no warning
+        empty = F.global_avg_pool2d(ms.tensor(np.zeros((2, 3, 0, 4), dtype)))
+    assert empty.shape == (2, 3) and empty.dtype == dtype and np.isnan(empty.numpy()).all()
 
 
 def test_global_max_pool2d_sends_a_tie_to_the_first_pixel(device):

@@ -1,7 +1,6 @@
 """Pooling: max_pool2d, avg_pool2d, and the global pools that squeeze an SE block.
 
-A pool summarises each (kh, kw) window of each channel by one number (its
-maximum or its mean). Windows never mix channels, so no GEMM is needed:
+A pool summarises each (kh, kw) window of a channel by one number (its maximum or mean): no GEMM.
 
 * Both pools read each window as kh*kw views, one per kernel offset (i, j): view k
   holds element k of every window at once, and the pool is kh*kw whole-array
@@ -236,23 +235,28 @@ class GlobalAvgPool2d(Function):
 
     Every pixel contributed 1/(H*W) of the average, so each receives
     1/(H*W) of its channel's gradient: dx[n, c, h, w] = gz[n, c] / (H*W).
+    On the CPU the sums are one einsum: a single pass at memory speed, 2.8-4.9x faster than
+    x.mean on one core, and faster than x.mean cut over two (docs/benchmarks.md#squeeze).
     """
 
     def forward(self, x):
         _check_4d(x.shape, "global_avg_pool2d")
         self.save_for_backward(x.shape)
         self.order = memory_order(x)   # backward's gx is laid out as x (PyTorch: empty_like(x))
+        N, C, H, W = x.shape
+        if H * W == 0:                      # the mean of nothing: NaN, as in PyTorch (NumPy warned)
+            return get_array_module(x).full((N, C), np.nan, dtype=x.dtype)
         acc = accumulate_dtype(x.dtype)
         if acc != x.dtype:  # float16 is summed in float32, as PyTorch
             return x.mean(axis=(2, 3), dtype=acc).astype(x.dtype, copy=False)
+        if get_array_module(x) is np:       # float32, float64: one einsum (see above)
+            return np.einsum("ncm->nc", x.reshape(N, C, H * W)) / x.dtype.type(H * W)
         return parallel.reduce("mean", x, axis=(2, 3))   # x.mean(axis=(2, 3), dtype=x.dtype), on every core
 
     def backward(self, gz):
         (x_shape,) = self.saved
-        xp = get_array_module(gz)
-        H, W = x_shape[2:]
-        gx = empty_in_order(x_shape, self.order, gz.dtype, xp)
-        parallel.copyto(gx, (gz / (H * W))[:, :, None, None])   # gx[...] = ..., on every core
+        gx = empty_in_order(x_shape, self.order, gz.dtype, get_array_module(gz))
+        parallel.copyto(gx, (gz / (x_shape[2] * x_shape[3]))[:, :, None, None])   # gx[...] = ..., on every core
         return gx
 
 
@@ -261,9 +265,8 @@ class GlobalMaxPool2d(Function):
 
     x: (N, C, H, W) -> z: (N, C),   z[n, c] = max_{h,w} x[n, c, h, w]
 
-    The gradient goes to the winning pixel only (the first maximum in row-major
-    order when several tie, as max_pool2d with a whole-image kernel; a NaN wins,
-    the last NaN of several, as there).
+    The gradient goes to the winning pixel only (the first maximum in row-major order when several
+    tie, as max_pool2d with a whole-image kernel; a NaN wins, the last NaN of several, as there).
     """
 
     def forward(self, x):
@@ -314,8 +317,7 @@ def _output_size(x, output_size, op):
         raise RuntimeError(f"{op}: expected input to have non-zero size for non-batch dimensions, got shape "
                            f"{x.shape} (as in PyTorch)")
     oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
-    h, w = x.shape[2:]
-    oh, ow = h if oh is None else oh, w if ow is None else ow
+    oh, ow = x.shape[2] if oh is None else oh, x.shape[3] if ow is None else ow
     if oh <= 0 or ow <= 0:
         raise ValueError(f"{op}: output size must be positive, got {(oh, ow)}")
     return oh, ow
