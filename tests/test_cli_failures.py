@@ -363,6 +363,34 @@ def test_guarded_maps_each_expected_failure_to_one_line_and_its_code(exc, code, 
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", ["train", "eval", "plot"])
+@pytest.mark.parametrize("device, says", [
+    ("nosuch", "unknown device 'nosuch': expected 'cpu', 'cuda' or 'cuda:N'"),
+    ("cuda:x", "unknown device 'cuda:x'"),
+])
+def test_an_unknown_device_is_one_line_naming_the_flag_and_what_was_typed(runs, tmp_path, capsys, command,
+                                                                           device, says):
+    finished, _ = runs
+    argv = {"train": ["train", *TINY, "--epochs", "1", "--out", str(tmp_path / "run")],
+            "eval": ["eval", str(finished / "best.ckpt")],
+            "plot": ["plot", str(finished), "--excitations"]}[command] + ["--device", device]
+    code, _, err = _run(argv, capsys)
+    assert code == common.EXIT_USAGE
+    assert err.startswith(f"minise {command}: error: --device {device}: {says}"), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_device_this_machine_cannot_use_names_the_flag_and_offers_the_cpu_in_its_words(capsys, monkeypatch):
+    def no_gpu(device):
+        raise ms.backend.DeviceError(f"device {device!r} was asked for, but CUDA is not usable here: "
+                                     "no driver. Use device='cpu'.")
+    monkeypatch.setattr(ms.backend, "_require_gpu", no_gpu)
+    code, _, err = _run(["train", *TINY, "--epochs", "1", "--device", "cuda"], capsys)
+    assert code == common.EXIT_USAGE
+    assert err.strip() == ("minise train: error: --device cuda: device 'cuda' was asked for, but CUDA is not "
+                           "usable here: no driver. Use --device cpu.")
+
+
 def test_a_reader_closing_the_pipe_ends_the_command_quietly_with_exit_0(capsys):
     # `minise eval RUN | head -1` printed "minise eval: error: Broken pipe" and exit 4 ("the disk refused")
     def body():

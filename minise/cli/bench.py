@@ -3,7 +3,7 @@
 from .. import backend
 from ..bench.ops import run_ops
 from ..bench.train import MODELS, run_bench_train
-from .common import bad_number_flag, error
+from .common import bad_number_flag, device_message, error
 
 
 def add(sub):
@@ -64,5 +64,5 @@ def _checked(run, at_least_1=(), at_least_0=()):
         try:
             return run(args)
         except backend.DeviceError as exc:
-            return error(command, f"--device {getattr(args, 'device', 'cpu')}: {exc}")
+            return error(command, device_message(exc, getattr(args, "device", "cpu")))
     return run_checked

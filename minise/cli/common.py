@@ -141,9 +141,18 @@ def guarded(command, body, *args):
         code = exit_code_for(exc)
         if code is None:
             raise
+        if isinstance(exc, backend.DeviceError):
+            return error(command, device_message(exc, getattr(args[0], "device", None) if args else None), code)
         if isinstance(exc, OSError) and not isinstance(exc, DownloadError):
             return error(command, describe_os_error(exc), code)
         return error(command, exc, code)
+
+
+def device_message(exc, typed):
+    """A DeviceError in the command line's words: it names ``--device`` and what was typed there, and its
+    remedy is the flag (``--device cpu``), not the Python argument (``device='cpu'``)."""
+    text = str(exc).replace("device='cpu'", "--device cpu")
+    return f"--device {typed}: {text}" if typed is not None else f"--device: {text}"
 
 
 def unwritable(command, what, folder):
