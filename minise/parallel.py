@@ -303,26 +303,26 @@ def _allocate_result(arrays, dtype):
 
 
 def elementwise(f, *args, out=None, dtype=None):
-    """``f(*args, out=out)`` for an elementwise ``f``, cut along the result's outermost axis in memory.
+    """``f(*args, out=out)`` for an elementwise ``f``, cut along the result's outermost axis in memory
+    (or the next one, when that is shorter than the thread count).
 
-    f: a ufunc (``xp.add``, ``xp.maximum``...) or any function of arrays that computes
-    each output element from the same elements of its inputs and writes into ``out=``.
-    args: arrays that broadcast together, or numbers.  out: where to write (one of args: in
-    place; another view of their memory: on one thread, NumPy buffering the overlap); default a
-    new array of the broadcast shape and of ``dtype`` (default ``numpy.result_type(*args)``, what
-    a ufunc returns), laid out like the largest input of that shape (``_allocate_result``), on
-    one thread or many. Returns out. f sees each array with out's axes in memory order: NumPy then
-    walks memory in order (``x * s`` of the SE block: 2x faster, docs/benchmarks.md#memory-order).
+    f: a ufunc (``xp.add``...) or any function of arrays that computes each output element from the
+    same elements of its inputs and writes into ``out=``. args: arrays that broadcast together, or
+    numbers. out: where to write (one of args: in place; another view of their memory: on one
+    thread, NumPy buffering the overlap); default a new array of the broadcast shape and of
+    ``dtype`` (default ``numpy.result_type(*args)``, what a ufunc returns), laid out like the
+    largest input of that shape, on one thread or many. Returns out. f sees every array with out's
+    axes in memory order (SE's ``x * s``: 2x faster, docs/benchmarks.md#memory-order).
     """
     arrays = [a for a in args if isinstance(a, np.ndarray)]
     big = max(arrays, key=lambda a: a.size, default=None)
     if out is not None and any(a is not out and np.may_share_memory(a, out) for a in arrays):
         return f(*args, out=out)           # x + x[::-1] into x: chunks would read what others wrote
     cut = big is not None and big.size >= 2 * MIN_CHUNK and get_num_threads() > 1
-    if out is None and big is not None and (big.ndim > 1 or cut):    # one layout on any thread count
+    if out is None and big is not None and (big.ndim > 1 or cut or dtype is not None):   # one layout, any threads
         out = _allocate_result(arrays, np.result_type(*args) if dtype is None else dtype)
-    if out is None:
-        return f(*args)
+    if not isinstance(out, np.ndarray) or any(a.ndim > out.ndim for a in arrays):   # CuPy, or NumPy's error
+        return f(*args) if out is None else f(*args, out=out)
     result, order = out, backend.memory_order(out)
     args = [a[(None,) * (out.ndim - a.ndim)].transpose(order) if isinstance(a, np.ndarray) else a for a in args]
     out = out.transpose(order)             # the same elements, outermost axis in memory first

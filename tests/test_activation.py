@@ -77,6 +77,40 @@ def test_relu_backward_gives_exactly_zero_at_a_cut_off_unit_even_for_an_inf_or_n
     np.testing.assert_array_equal(got.astype(np.float32), xt.grad.numpy())
 
 
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_relu_backward_in_place_into_the_incoming_gradient_keeps_its_values(threads, monkeypatch):
+    # The bit mask must not overwrite gy before gy is read when out is gy (parallel.elementwise allows it).
+    from minise import parallel
+    from minise.functional import activation
+
+    monkeypatch.setattr(parallel, "MIN_CHUNK", 256)
+    saved = parallel.get_num_threads()
+    parallel.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(5)
+        y = np.maximum(rng.standard_normal((4, 6, 8, 8)), 0).astype(np.float32)
+        gy = rng.standard_normal(y.shape).astype(np.float32)
+        gy.flat[::7] = np.inf
+        expected = np.where(y != 0, gy, np.float32(0))
+        for call in (lambda g: activation._pass_where_not_zero(g, y, out=g),
+                     lambda g: parallel.elementwise(activation._pass_where_not_zero, g, y, out=g)):
+            g = gy.copy()
+            call(g)
+            np.testing.assert_array_equal(g, expected)
+        wide = activation._pass_where_not_zero(gy.astype(np.longdouble), y)   # no int as wide: NumPy's where
+        np.testing.assert_array_equal(wide, expected.astype(np.longdouble))
+    finally:
+        parallel.set_num_threads(saved)
+
+
+def test_relu_of_a_broadcast_input_is_laid_out_as_numpys_maximum():
+    x = np.broadcast_to(np.arange(-3.0, 3.0).reshape(6, 1, 1, 1), (6, 5, 7, 9))
+    y = F.relu(ms.tensor(x)).numpy()
+    expected = np.maximum(x, 0)
+    np.testing.assert_array_equal(y, expected)
+    assert y.strides == expected.strides
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32, np.int64])
 @pytest.mark.parametrize("layout", ["C", "channel-major", "sliced"])
 def test_relu_forward_is_numpys_maximum_with_zero_bit_for_bit_on_every_layout(dtype, layout):
@@ -102,6 +136,8 @@ def test_relus_block_of_zeros_covers_the_innermost_axes_in_memory_within_its_lim
     assert [zeros.strides[i] for i in (0, 2, 3)] == [32 * 32 * 4, 32 * 4, 4]   # laid out as x's (N, H, W)
     assert activation._zeros_for(np.zeros((128, 64, 8, 8), np.float32)).shape == (1, 64, 8, 8)
     assert activation._zeros_for(np.zeros((4, 5))).shape == (1, 5)     # never all of x
+    assert activation._zeros_for(np.zeros((1, 64, 8, 8))).shape == (1, 1, 8, 8)   # batch 1: not all of x either
+    assert activation._zeros_for(np.broadcast_to(np.ones((6, 1, 7, 9)), (6, 5, 7, 9))) == 0   # stride 0: the number
     assert activation._zeros_for(np.zeros(7)) == 0                      # 1-D: the number
     monkeypatch.setattr(activation, "ZERO_BLOCK", 1024)
     assert activation._zeros_for(channel_major).shape == (1, 1, 32, 32)

@@ -266,6 +266,26 @@ def test_elementwise_hands_f_every_array_with_the_results_axes_in_memory_order(t
 
 
 @pytest.mark.parametrize("threads", THREADS)
+def test_elementwise_keeps_the_dtype_asked_for_and_numpys_errors_on_every_thread_count(threads):
+    parallel.set_num_threads(threads)
+    v = np.arange(3000, dtype=np.float32)                   # 1-D, cut (MIN_CHUNK is 256 here) or not
+    for w in (v, v[:100]):
+        got = parallel.elementwise(np.add, w, w, dtype=np.float64)
+        assert got.dtype == np.float64
+        np.testing.assert_array_equal(got, w.astype(np.float64) * 2)
+    with pytest.raises(ValueError, match="non-broadcastable output operand"):   # NumPy's own words
+        parallel.elementwise(np.add, np.ones((2, 3)), 1, out=np.empty(3))
+
+
+def test_elementwise_writes_a_given_out_of_any_layout_on_the_device(device):
+    xp = np if device == "cpu" else backend._import_cupy()
+    x = xp.asarray(np.arange(24.0).reshape(2, 3, 4))
+    out = xp.empty((3, 2, 4)).transpose(1, 0, 2)             # channel-major, as conv2d's outputs
+    assert parallel.elementwise(xp.add, x, 1.0, out=out) is out
+    np.testing.assert_array_equal(backend.to_numpy(out), np.arange(24.0).reshape(2, 3, 4) + 1)
+
+
+@pytest.mark.parametrize("threads", THREADS)
 def test_reduce_gives_numpys_sum_and_mean_bits_and_layout(threads):
     x = _channel_major(np.random.default_rng(2), (8, 6, 8, 8))
     parallel.set_num_threads(threads)

@@ -141,8 +141,21 @@ def test_global_avg_pool2d_averages_every_layout_to_within_rounding_and_keeps_na
     assert np.isfinite(z[others]).all()
     with warnings.catch_warnings():
         warnings.simplefilter("error")             # PyTorch: NaN, a mean of nothing, and no warning
-        empty = F.global_avg_pool2d(ms.tensor(np.zeros((2, 3, 0, 4), dtype)))
+        t = ms.tensor(np.zeros((2, 3, 0, 4), dtype), requires_grad=True)
+        empty = F.global_avg_pool2d(t)
+        empty.backward(ms.tensor(np.ones((2, 3), dtype)))
     assert empty.shape == (2, 3) and empty.dtype == dtype and np.isnan(empty.numpy()).all()
+    assert t.grad.shape == (2, 3, 0, 4)
+
+
+@pytest.mark.parametrize("side", [32, 33, 56, 224])
+def test_global_avg_pool2d_of_large_images_stays_within_a_few_float32_ulps(side):
+    # einsum's running sum drifts with the pixel count (17 ulps at 224x224): above 32x32, x.mean's pairwise sums.
+    x = np.maximum(np.random.default_rng(8).standard_normal((2, 8, side, side)), 0).astype(np.float32)
+    z = F.global_avg_pool2d(ms.tensor(x)).numpy()
+    exact = x.astype(np.float64).mean(axis=(2, 3))
+    ulps = np.abs(z - exact) / np.spacing(exact.astype(np.float32))
+    assert ulps.max() <= 4, ulps.max()
 
 
 def test_global_max_pool2d_sends_a_tie_to_the_first_pixel(device):

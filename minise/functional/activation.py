@@ -31,7 +31,7 @@ class ReLU(Function):
 
     def backward(self, gy):
         (y,) = self.saved
-        return parallel.elementwise(_pass_where_not_zero, gy, y, dtype=gy.dtype)   # gy * (y != 0)
+        return parallel.elementwise(_pass_where_not_zero, gy, y, dtype=gy.dtype)   # where(y != 0, gy, 0)
 
 
 # A block of zeros as long as this, or less, stands in for the 0 of max(x, 0) (see _zeros_for).
@@ -40,24 +40,22 @@ ZERO_BLOCK = 1 << 17
 
 def _zeros_for(x):
     """The 0 of max(x, 0) as an array of zeros that broadcasts onto x and covers its innermost
-    axes in memory (at most ``ZERO_BLOCK`` elements), laid out as x: 0 as a Python number for
-    CuPy, 0-d and 1-D arrays.
+    axes in memory (at most ``ZERO_BLOCK`` elements, never the outermost axis longer than 1), laid
+    out as x: 0 as a Python number for CuPy, 0-d and 1-D arrays and broadcast views (stride 0).
 
     Same result, faster: NumPy's maximum has a SIMD loop for two contiguous arrays but not for an
     array and a scalar, so max(x, 0) ran 2.3-3.3x slower than max(x, zeros) over an SE-ResNet's
     activations (one core of an AMD EPYC, NumPy 2.4: docs/benchmarks.md#relu). The longer the
     block, the longer NumPy's inner loop: (N, 1, H, W) of zeros beat (H, W) by 1.4x.
     """
-    if get_array_module(x) is not np or x.ndim < 2:
-        return 0
+    if get_array_module(x) is not np or x.ndim < 2 or any(n > 1 and not step for n, step in zip(x.shape, x.strides)):
+        return 0                              # a broadcast x: zeros laid out as x would set y's layout
     order = memory_order(x)
     shape, size = [1] * x.ndim, 1
-    for axis in reversed(order):              # innermost first, while the block stays small
+    for axis in [a for a in order if x.shape[a] > 1][:0:-1]:   # innermost first, the outermost never
         if size * x.shape[axis] > ZERO_BLOCK:
             break
         shape[axis], size = x.shape[axis], size * x.shape[axis]
-    if size == x.size:                        # all of x: keep the outermost axis out of it
-        shape[order[0]] = 1
     zeros = empty_in_order(shape, order, x.dtype)
     zeros[...] = 0
     return zeros
@@ -70,15 +68,24 @@ def _pass_where_not_zero(gy, y, out=None):
     kept or dropped bit by bit: gy's bits AND a mask that is all ones where y != 0, all zeros
     elsewhere. An inf or NaN gradient at a unit ReLU cut off thus gives 0, as in PyTorch, where
     gy * (y != 0) gave NaN (inf * 0); and it runs 1.2x faster than that product (8 MiB of
-    float32 on one core of an AMD EPYC; xp.where took 6x longer).
+    float32 on one core of an AMD EPYC; xp.where took 6x longer). out may be gy itself.
     """
     xp = get_array_module(gy)
+    if gy.dtype.itemsize not in (2, 4, 8):            # no int as wide (longdouble): NumPy's where
+        result = xp.where(y != 0, gy, xp.zeros((), gy.dtype))
+        if out is None:
+            return result
+        xp.copyto(out, result)
+        return out
     bits = np.dtype(f"i{gy.dtype.itemsize}")          # an int as wide as gy's float
     if out is None:
         out = xp.empty(np.broadcast_shapes(gy.shape, y.shape), dtype=gy.dtype)
-    mask = out.view(bits)                              # built in out's memory, then ANDed into it
-    xp.negative((y != 0).view(xp.int8), out=mask)    # 1 -> -1 (int8, widened): every bit set
-    xp.bitwise_and(gy.view(bits), mask, out=mask)
+    keep = (y != 0).view(xp.int8)
+    if xp.may_share_memory(out, gy):                  # in place: the mask may not overwrite gy first
+        mask = xp.negative(keep, out=keep)            # 1 -> -1 (int8, widened when ANDed)
+    else:
+        mask = xp.negative(keep, out=out.view(bits))  # in out's memory: 1 -> -1, every bit set
+    xp.bitwise_and(gy.view(bits), mask, out=out.view(bits))
     return out
 
 

@@ -2,18 +2,16 @@
 
 A pool summarises each (kh, kw) window of a channel by one number (its maximum or mean): no GEMM.
 
-* Both pools read each window as kh*kw views, one per kernel offset (i, j): view k
-  holds element k of every window at once, and the pool is kh*kw whole-array
-  operations, never a loop over images, channels or pixels.
-* kernel == stride, no padding, sizes divisible by the kernel (the common 2x2
-  pool): the windows tile the image, so ``x.reshape(N, C, Ho, kh, Wo, kw)``
-  already holds the views, and backward writes each pixel's gradient once (the
-  fast path). Otherwise the views are strided slices of the padded input and
-  backward adds gradients back with kh*kw slice-adds, like col2im in conv.py.
+* Both pools read each window as kh*kw views, one per kernel offset (i, j): view k holds
+  element k of every window at once, and the pool is kh*kw whole-array operations, never a
+  loop over images, channels or pixels.
+* kernel == stride, no padding, sizes divisible by the kernel (the common 2x2 pool): the
+  windows tile the image, so ``x.reshape(N, C, Ho, kh, Wo, kw)`` already holds the views, and
+  backward writes each pixel's gradient once (the fast path). Otherwise the views are strided
+  slices of the padded input and backward adds gradients back with kh*kw slice-adds, as col2im.
 
-``global_avg_pool2d`` is the *squeeze* of a Squeeze-and-Excitation block
-(eq. 2 of the paper): one number per channel that summarises the whole image.
-See docs/derivations.md#pooling.
+``global_avg_pool2d`` is the *squeeze* of a Squeeze-and-Excitation block (eq. 2 of the paper):
+one number per channel that summarises the whole image. See docs/derivations.md#pooling.
 """
 
 import numpy as np
@@ -235,8 +233,9 @@ class GlobalAvgPool2d(Function):
 
     Every pixel contributed 1/(H*W) of the average, so each receives
     1/(H*W) of its channel's gradient: dx[n, c, h, w] = gz[n, c] / (H*W).
-    On the CPU the sums are one einsum: a single pass at memory speed, 2.8-4.9x faster than
-    x.mean on one core, and faster than x.mean cut over two (docs/benchmarks.md#squeeze).
+    On the CPU, up to 32x32 pixels, the sums are one einsum: a single pass at memory speed, 2.8-4.9x
+    faster than x.mean on one core, and faster than it cut over two (docs/benchmarks.md#squeeze).
+    Larger images take x.mean's pairwise sums: einsum's running sum drifts (17 ulps at 224x224).
     """
 
     def forward(self, x):
@@ -249,14 +248,15 @@ class GlobalAvgPool2d(Function):
         acc = accumulate_dtype(x.dtype)
         if acc != x.dtype:  # float16 is summed in float32, as PyTorch
             return x.mean(axis=(2, 3), dtype=acc).astype(x.dtype, copy=False)
-        if get_array_module(x) is np:       # float32, float64: one einsum (see above)
+        if get_array_module(x) is np and H * W <= 1024:   # float32, float64: one einsum (see above)
             return np.einsum("ncm->nc", x.reshape(N, C, H * W)) / x.dtype.type(H * W)
         return parallel.reduce("mean", x, axis=(2, 3))   # x.mean(axis=(2, 3), dtype=x.dtype), on every core
 
     def backward(self, gz):
         (x_shape,) = self.saved
         gx = empty_in_order(x_shape, self.order, gz.dtype, get_array_module(gz))
-        parallel.copyto(gx, (gz / (x_shape[2] * x_shape[3]))[:, :, None, None])   # gx[...] = ..., on every core
+        pixels = x_shape[2] * x_shape[3] or 1      # none: gx is empty (and gz / 0 would warn)
+        parallel.copyto(gx, (gz / pixels)[:, :, None, None])   # gx[...] = gz / (H * W), on every core
         return gx
 
 
