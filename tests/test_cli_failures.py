@@ -542,6 +542,7 @@ def test_a_best_ckpt_that_is_not_a_regular_file_is_refused_not_skipped_for_last_
     ["train", *TINY, "--epochs", "1", "--dataset", "fashion-mnist"],
     ["train", *TINY, "--epochs", "1"],                      # embedded reads no data folder: refused all the same
     ["eval", "RUN"],
+    ["plot", "RUN", "--excitations"],
 ])
 @pytest.mark.parametrize("under", [False, True])
 def test_a_data_dir_that_is_a_file_is_one_line_naming_the_flag(runs, tmp_path, capsys, no_download, argv, under):
@@ -619,4 +620,37 @@ def test_export_onto_a_folder_made_after_the_check_names_out_not_the_temp_file(r
     assert (code, out) == (common.EXIT_USAGE, "")
     assert err == f"minise export: error: OUT {target}: {target}: Is a directory\n"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --- 7. a flag that only --excitations reads --------------------------------------------------
+@pytest.mark.parametrize("flag, value", [("--checkpoint", "last"), ("--checkpoint", "best"), ("--data-dir", "d"),
+                                         ("--device", "cpu"), ("--subset", "8")])
+def test_plot_refuses_a_flag_only_excitations_reads_without_it(runs, tmp_path, capsys, flag, value):
+    # `minise plot RUN --checkpoint last` redrew the curves and said nothing of the flag
+    run = _copy(runs[0], tmp_path)
+    before = _snapshot(run)
+    code, out, err = _run(["plot", str(run), flag, value], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err == (f"minise plot: error: {flag} {value} needs --excitations: without it, minise plot only redraws "
+                   "the run's pictures from the numbers it saved\n")
+    assert _snapshot(run) == before
+
+
+def test_plot_classes_without_excitations_needs_numbers_to_redraw(runs, tmp_path, capsys):
+    # --classes chooses the classes of excitations.png: redrawn from excitations.npz, else silently ignored
+    run = _copy(runs[0], tmp_path)
+    before = _snapshot(run)
+    code, out, err = _run(["plot", str(run), "--classes", "0,1"], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err == (f"minise plot: error: --classes 0,1 needs --excitations here: {run} has no excitations.npz "
+                   "to redraw\n")
+    assert _snapshot(run) == before
+
+
+def test_plot_checkpoint_of_a_ckpt_file_is_refused_not_ignored(runs, tmp_path, capsys):
+    run = _copy(runs[0], tmp_path)
+    code, out, err = _run(["plot", str(run / "best.ckpt"), "--excitations", "--checkpoint", "last"], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err == (f"minise plot: error: --checkpoint last chooses the checkpoint of a run folder, and "
+                   f"{run / 'best.ckpt'} is a checkpoint already: pass the run folder, or leave --checkpoint out\n")
 
