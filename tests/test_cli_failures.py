@@ -654,3 +654,21 @@ def test_plot_checkpoint_of_a_ckpt_file_is_refused_not_ignored(runs, tmp_path, c
     assert err == (f"minise plot: error: --checkpoint last chooses the checkpoint of a run folder, and "
                    f"{run / 'best.ckpt'} is a checkpoint already: pass the run folder, or leave --checkpoint out\n")
 
+
+# --- 8. the top-level parser ----------------------------------------------------------------
+@pytest.mark.parametrize("argv, rest", [(["--version", "extra"], "extra"), (["--version", "train"], "train"),
+                                        (["--bogus", "--version"], "--bogus"), (["--vers", "x", "y"], "x y")])
+def test_version_with_anything_else_is_a_usage_error(capsys, argv, rest):
+    # `minise --version extra` printed the version and exited 0, ignoring "extra"
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == common.EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"minise: error: unrecognized arguments: {rest} (--version takes none); "
+                                 "see minise --help\n")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--vers"]])
+def test_version_alone_prints_it_and_exits_0(capsys, argv):
+    assert main(argv) == 0
+    assert capsys.readouterr() == (f"minise {ms.__version__}\n", "")
