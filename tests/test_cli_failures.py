@@ -534,3 +534,141 @@ def test_a_best_ckpt_that_is_not_a_regular_file_is_refused_not_skipped_for_last_
     code, out, err = _run(argv, capsys)
     assert code == common.EXIT_BAD_FILE and out == ""
     assert f"{run / 'best.ckpt'} is not a regular file" in err
+
+
+# --- 6. a file where a folder should be, a folder where a file should be ---------------------
+@pytest.mark.parametrize("argv", [
+    ["train", *TINY, "--epochs", "1", "--dataset", "cifar10"],
+    ["train", *TINY, "--epochs", "1", "--dataset", "fashion-mnist"],
+    ["train", *TINY, "--epochs", "1"],                      # embedded reads no data folder: refused all the same
+    ["eval", "RUN"],
+    ["plot", "RUN", "--excitations"],
+])
+@pytest.mark.parametrize("under", [False, True])
+def test_a_data_dir_that_is_a_file_is_one_line_naming_the_flag(runs, tmp_path, capsys, no_download, argv, under):
+    # cifar10 said "[Errno 17] File exists: 'FILE'", fashion-mnist "[Errno 20] Not a directory: 'FILE/fashion-mnist'"
+    file = tmp_path / "data.bin"
+    file.write_bytes(b"not a folder")
+    typed = file / "cifar" if under else file
+    argv = [str(runs[0]) if word == "RUN" else word for word in argv]
+    before = _snapshot(runs[0])
+    argv += ["--data-dir", str(typed)] + (["--out", str(tmp_path / "run")] if argv[0] == "train" else [])
+    code, out, err = _run(argv, capsys)
+    assert code == common.EXIT_USAGE and out == ""
+    assert err == f"minise {argv[0]}: error: --data-dir {typed}: {file} is a file, not a folder\n"
+    assert not (tmp_path / "run").exists() and file.read_bytes() == b"not a folder"
+    assert _snapshot(runs[0]) == before
+
+
+def test_minise_data_that_is_a_file_is_one_line_naming_the_variable(tmp_path, capsys, monkeypatch):
+    file = tmp_path / "data.bin"
+    file.write_bytes(b"")
+    monkeypatch.setenv("MINISE_DATA", str(file))
+    code, out, err = _run(["train", *TINY, "--epochs", "1", "--dataset", "cifar10"], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err == f"minise train: error: $MINISE_DATA {file}: {file} is a file, not a folder\n"
+
+
+@pytest.mark.parametrize("command", ["train", "train under", "eval", "export"])
+def test_an_out_inside_a_file_is_one_line_naming_the_flag_and_the_file(runs, tmp_path, capsys, command):
+    # train said "[Errno 20] not a folder, so /x/FILE cannot be made in it: '/x/FILE'" without naming --out
+    file = tmp_path / "taken"
+    file.write_bytes(b"mine")
+    out, flag = {"train": (file, "--out"), "train under": (file / "run", "--out"),
+                 "eval": (file / "x.png", "--out"), "export": (file / "x.safetensors", "OUT")}[command]
+    argv = {"train": ["train", *TINY, "--epochs", "1", "--out", str(out)],
+            "eval": ["eval", str(runs[0]), "--out", str(out)],
+            "export": ["export", str(runs[0]), str(out)]}[command.split()[0]]
+    code, printed, err = _run(argv, capsys)
+    assert (code, printed) == (common.EXIT_USAGE, "")
+    assert err == f"minise {argv[0]}: error: {flag} {out}: {file} is a file, not a folder\n"
+    assert file.read_bytes() == b"mine"
+
+
+def test_train_names_the_default_out_when_runs_is_a_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("runs").write_bytes(b"")
+    code, out, err = _run(["train", *TINY, "--epochs", "1"], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err.startswith("minise train: error: --out (default runs/se_resnet20-embedded-"), err
+    assert err.endswith("): runs is a file, not a folder\n"), err
+
+
+def test_export_to_a_folder_names_what_was_typed_not_a_temp_file(runs, tmp_path, capsys):
+    # it said "[Errno 21] Is a directory: '.OUT.1234.0a1b2c3d.tmp' -> 'OUT'"
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    code, out, err = _run(["export", str(runs[0]), str(folder)], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err == (f"minise export: error: OUT {folder}: {folder} is a folder, not a file; name the .safetensors "
+                   f"file to write, e.g. {folder / 'model.safetensors'}\n")
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_export_onto_a_folder_made_after_the_check_names_out_not_the_temp_file(runs, tmp_path, capsys, monkeypatch):
+    from minise.cli import export
+    target = tmp_path / "x.safetensors"
+    real = export.unwritable
+
+    def check_then_race(*args):
+        code = real(*args)
+        target.mkdir()              # someone makes a folder there between the check and the write
+        return code
+
+    monkeypatch.setattr(export, "unwritable", check_then_race)
+    code, out, err = _run(["export", str(runs[0]), str(target)], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err == f"minise export: error: OUT {target}: {target}: Is a directory\n"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+# --- 7. a flag that only --excitations reads --------------------------------------------------
+@pytest.mark.parametrize("flag, value", [("--checkpoint", "last"), ("--checkpoint", "best"), ("--data-dir", "d"),
+                                         ("--device", "cpu"), ("--subset", "8")])
+def test_plot_refuses_a_flag_only_excitations_reads_without_it(runs, tmp_path, capsys, flag, value):
+    # `minise plot RUN --checkpoint last` redrew the curves and said nothing of the flag
+    run = _copy(runs[0], tmp_path)
+    before = _snapshot(run)
+    code, out, err = _run(["plot", str(run), flag, value], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err == (f"minise plot: error: {flag} {value} needs --excitations: without it, minise plot only redraws "
+                   "the run's pictures from the numbers it saved\n")
+    assert _snapshot(run) == before
+
+
+def test_plot_classes_without_excitations_needs_numbers_to_redraw(runs, tmp_path, capsys):
+    # --classes chooses the classes of excitations.png: redrawn from excitations.npz, else silently ignored
+    run = _copy(runs[0], tmp_path)
+    before = _snapshot(run)
+    code, out, err = _run(["plot", str(run), "--classes", "0,1"], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err == (f"minise plot: error: --classes 0,1 needs --excitations here: {run} has no excitations.npz "
+                   "to redraw\n")
+    assert _snapshot(run) == before
+
+
+def test_plot_checkpoint_of_a_ckpt_file_is_refused_not_ignored(runs, tmp_path, capsys):
+    run = _copy(runs[0], tmp_path)
+    code, out, err = _run(["plot", str(run / "best.ckpt"), "--excitations", "--checkpoint", "last"], capsys)
+    assert (code, out) == (common.EXIT_USAGE, "")
+    assert err == (f"minise plot: error: --checkpoint last chooses the checkpoint of a run folder, and "
+                   f"{run / 'best.ckpt'} is a checkpoint already: pass the run folder, or leave --checkpoint out\n")
+
+
+# --- 8. the top-level parser ----------------------------------------------------------------
+@pytest.mark.parametrize("argv, rest", [(["--version", "extra"], "extra"), (["--version", "train"], "train"),
+                                        (["--bogus", "--version"], "--bogus"), (["--vers", "x", "y"], "x y")])
+def test_version_with_anything_else_is_a_usage_error(capsys, argv, rest):
+    # `minise --version extra` printed the version and exited 0, ignoring "extra"
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == common.EXIT_USAGE
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"minise: error: unrecognized arguments: {rest} (--version takes none); "
+                                 "see minise --help\n")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--vers"]])
+def test_version_alone_prints_it_and_exits_0(capsys, argv):
+    assert main(argv) == 0
+    assert capsys.readouterr() == (f"minise {ms.__version__}\n", "")

@@ -136,3 +136,17 @@ def test_cli_summary_errors_are_one_line_like_every_command(capsys, argv, messag
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["--reduction", "-1"], "--reduction must be a positive integer, got -1"),
+    (["--reduction", "0"], "--reduction must be a positive integer, got 0"),
+    (["--input-shape", "1,3,0,32"], "--input-shape must be N,C,H,W of positive sizes, got '1,3,0,32'"),
+    (["--input-shape", "1,-3,32,32"], "--input-shape must be N,C,H,W of positive sizes, got '1,-3,32,32'"),
+    (["--input", "0x32x32"], "--input must be CxHxW of positive sizes, got '0x32x32'"),
+])
+def test_cli_summary_names_the_flag_not_the_python_parameter(capsys, argv, line):
+    # they said "se_resnet: reduction must be a positive int, got -1", "summary: input_shape must be ..."
+    # and "ResNet: in_channels must be a positive int, got -3"
+    assert main(["summary", "se_resnet20", *argv]) == 2
+    assert capsys.readouterr() == ("", f"minise summary: error: {line}\n")

@@ -44,12 +44,28 @@ def _refuse_missing_subcommand(parser, args):
         parser = action.choices[chosen]
 
 
+class _VersionAsked(Exception):
+    """Raised by ``--version`` the moment argparse reads it; :func:`main` answers it."""
+
+
+class _Version(argparse.Action):
+    """``--version``: argparse's own version action prints and exits at once, ignoring the rest of the
+    line (``minise --version extra`` printed the version, exit 0); this one leaves the answer to
+    :func:`main`, which refuses anything else on the line."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=None, help="print minise's version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        raise _VersionAsked
+
+
 def build_parser():
     parser = _Parser(
         prog="minise",
         description="Squeeze-and-Excitation networks from scratch on NumPy/CuPy.",
     )
-    parser.add_argument("--version", action="version", version=f"minise {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add(sub)
@@ -57,8 +73,17 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+    except _VersionAsked:     # it stands alone, or the rest is refused as argparse refuses what it cannot use
+        rest = list(argv)
+        del rest[next(i for i, word in enumerate(rest) if len(word) > 2 and "--version".startswith(word))]
+        if rest:
+            _refuse("minise", f"unrecognized arguments: {' '.join(rest)} (--version takes none)")
+        print(f"minise {__version__}")
+        return 0
     if extra:     # argparse would blame the top-level parser: name the sub-command the flags were given to
         words = [w for w in (getattr(args, "command", None), getattr(args, "benchmark", None)) if w]
         _refuse(" ".join(["minise", *words]), f"unrecognized arguments: {' '.join(extra)}")

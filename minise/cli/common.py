@@ -99,7 +99,9 @@ def describe_os_error(exc):
         return f"cannot access{where}: {reason}. Choose a folder you can write to (--out)"
     if exc.errno == errno.EIO:
         return f"cannot read or write{where}: {reason}"
-    return exc.strerror if exc.filename is None and exc.strerror else str(exc)
+    if exc.filename is not None and exc.strerror:   # "x: Is a directory", not "[Errno 21] Is a directory: 'x'"
+        return f"{exc.filename}{f' -> {exc.filename2}' if exc.filename2 else ''}: {exc.strerror}"
+    return exc.strerror if exc.strerror else str(exc)
 
 
 def exit_code_for(exc):
@@ -165,19 +167,44 @@ def unwritable(command, what, folder):
     return None
 
 
+def not_a_folder(path):
+    """Why ``path`` cannot be a folder, or None when it is one or can be made: ``"x is a file, not a
+    folder"`` where ``x`` is ``path`` or its nearest existing parent (as typed, ``~`` expanded) and is a
+    file ("is not a folder" for a device, a pipe or a broken link)."""
+    probe = Path(path).expanduser()
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if probe.is_dir():
+        return None
+    return f"{probe} is a file, not a folder" if probe.is_file() else f"{probe} is not a folder"
+
+
+def bad_data_dir(args):
+    """The message when the data folder, ``--data-dir`` or else ``$MINISE_DATA``, is a file (or lies under
+    one): it could be neither read nor made. None when it is fine or not given."""
+    name, typed = "--data-dir", getattr(args, "data_dir", None)
+    if typed is None:
+        name, typed = "$MINISE_DATA", os.environ.get("MINISE_DATA") or None
+    problem = typed is not None and not_a_folder(typed)
+    return f"{name} {typed}: {problem}" if problem else None
+
+
 def check_writable(folder):
     """Raise OSError (EROFS, EACCES, ENOSPC...) unless a file can be created in ``folder``.
 
     A folder that does not exist yet is checked through its nearest existing
     parent, and nothing is created: the check leaves the disk as it was. Run it
     before building a dataset and a model, so an unwritable --out fails in a second.
+    A file where the folder (or a parent) should be: NotADirectoryError, its message
+    :func:`not_a_folder`'s (``runs is a file, not a folder``).
     """
+    problem = not_a_folder(folder)
+    if problem:
+        raise NotADirectoryError(errno.ENOTDIR, problem)
     folder = Path(folder).absolute()
     probe_in = folder
     while not probe_in.exists() and probe_in != probe_in.parent:
         probe_in = probe_in.parent
-    if not probe_in.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, f"not a folder, so {folder} cannot be made in it", str(probe_in))
     try:
         fd, name = tempfile.mkstemp(prefix=".minise-write-check-", suffix=".tmp", dir=probe_in)
     except OSError as exc:

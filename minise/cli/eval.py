@@ -6,7 +6,7 @@ from ..io import printable
 from ..training import evaluate, find_checkpoint, format_confusion, load_model
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_confusion_matrix
-from .common import bad_number_flag, check_writable, error, plot_text, unwritable
+from .common import bad_data_dir, bad_number_flag, check_writable, error, plot_text, unwritable
 from .train import DATA_DIR_HELP, next_steps, print_next
 
 
@@ -33,7 +33,7 @@ def run(args):
     The plot's folder is checked for writing first, before the model and the data are built;
     failures are one line and an exit code (:func:`minise.cli.common.guarded`, docs/files.md).
     """
-    message = bad_number_flag(args, at_least_1=("batch_size",), at_least_0=("subset",))
+    message = bad_number_flag(args, at_least_1=("batch_size",), at_least_0=("subset",)) or bad_data_dir(args)
     if message:
         return error("eval", message)
     ckpt = find_checkpoint(args.checkpoint)

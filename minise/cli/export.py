@@ -27,10 +27,14 @@ def add(sub):
 
 def run(args):
     """``minise export CKPT OUT``: print what was written, and how to load it in PyTorch."""
-    path = Path(args.checkpoint)
-    code = unwritable("export", f"OUT {args.out}", Path(args.out).absolute().parent)   # before reading anything
+    path, out = Path(args.checkpoint), Path(args.out)
+    if out.is_dir():                      # before reading anything
+        return _error("export", f"OUT {args.out}: {out} is a folder, not a file; name the .safetensors file "
+                                f"to write, e.g. {out / 'model.safetensors'}")
+    code = unwritable("export", f"OUT {args.out}", out.parent)
     if code is not None:
         return code
+    reading = True                        # an OSError while reading CKPT names it; while writing, OUT
     try:
         path = find_checkpoint(path)      # a run folder: its best.ckpt, else its last.ckpt (as eval)
         state = load(str(path))
@@ -41,11 +45,13 @@ def run(args):
             model_name = "model"
         if not isinstance(state, dict) or not state or not all(isinstance(v, np.ndarray) for v in state.values()):
             raise ValueError(f"{path} holds neither a minise training checkpoint nor a state dict of arrays")
+        reading = False
         save_safetensors(state, args.out, metadata={"minise_model": model_name, "source": path.name})
     except (ValueError, TypeError, ImportError) as exc:
         return _error("export", exc, exit_code_for(exc) or EXIT_USAGE)   # a bad checkpoint: 3, as eval says
     except OSError as exc:
-        return _error("export", describe_os_error(exc), exit_code_for(exc))
+        where = "" if reading else f"OUT {args.out}: "
+        return _error("export", where + describe_os_error(exc), exit_code_for(exc))
     count = sum(int(v.size) for v in state.values())
     print(f"wrote {args.out}: {len(state)} tensors, {count:,} numbers of {model_name} from {path}")
     print("in PyTorch:  import safetensors.torch; twin.load_state_dict(safetensors.torch.load_file("

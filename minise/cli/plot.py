@@ -12,7 +12,7 @@ from ..nn import SEBlock
 from ..training import find_checkpoint, load_model, read_lr, read_metrics
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_curves, plot_excitations, plot_grad_health
-from .common import bad_number_flag, check_writable, plot_text
+from .common import bad_data_dir, bad_number_flag, check_writable, plot_text
 from .common import error as _error
 from .train import DATA_DIR_HELP
 
@@ -29,14 +29,15 @@ def add(sub):
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder, or a .ckpt file in one (--excitations uses it)")
     p.add_argument("--excitations", action="store_true",
                    help="measure and plot SE excitations per class (needs a model with SE blocks)")
-    p.add_argument("--checkpoint", choices=["best", "last"], default="best",
+    p.add_argument("--checkpoint", choices=["best", "last"],
                    help="with --excitations and a run folder: its best.ckpt (default; else last.ckpt) or last.ckpt")
     p.add_argument("--classes", metavar="I,J,...",
-                   help="class indices to draw (default: the four whose gates differ most at the last SE block)")
-    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-    p.add_argument("--device", default="cpu")
+                   help="class indices to draw in excitations.png, measured with --excitations or redrawn from "
+                        "the run's excitations.npz (default: the four whose gates differ most at the last SE block)")
+    p.add_argument("--data-dir", metavar="DIR", help="with --excitations: " + DATA_DIR_HELP)
+    p.add_argument("--device", help="with --excitations: cpu (default), cuda or cuda:N")
     p.add_argument("--subset", type=int, metavar="N",
-                   help="only the first N test images (default: as the run was trained; 0: all)")
+                   help="with --excitations: only the first N test images (default: as the run was trained; 0: all)")
     p.set_defaults(run=run)
 
 
@@ -46,13 +47,19 @@ def run(args):
 
     Failures are one line and an exit code (:func:`minise.cli.common.guarded`, docs/files.md).
     """
-    message = bad_number_flag(args, at_least_0=("subset",))
+    message = bad_number_flag(args, at_least_0=("subset",)) or _needs_excitations(args) or bad_data_dir(args)
     if message:
         return _error("plot", message)
     path = Path(args.run_dir)
     run_dir = path.parent if path.is_file() else path
     if not run_dir.is_dir():
         return _error("plot", f"no run folder at {path}")
+    if args.checkpoint is not None and path.is_file():
+        return _error("plot", f"--checkpoint {args.checkpoint} chooses the checkpoint of a run folder, and {path} "
+                              "is a checkpoint already: pass the run folder, or leave --checkpoint out")
+    if args.classes is not None and not args.excitations and not (run_dir / "excitations.npz").exists():
+        return _error("plot", f"--classes {args.classes} needs --excitations here: {run_dir} has no "
+                              "excitations.npz to redraw")
     check_writable(run_dir)
     classes = None
     if args.classes is not None:
@@ -63,8 +70,8 @@ def run(args):
     numbers, config = run_dir / "excitations.npz", _config(run_dir / "config.json")
     wrote, run_model = [], None     # with --excitations: (the checkpoint's model, its name in messages)
     if args.excitations:
-        ckpt = find_checkpoint(path, args.checkpoint)
-        model, state = load_model(ckpt, device=args.device)
+        ckpt = find_checkpoint(path, args.checkpoint or "best")
+        model, state = load_model(ckpt, device=args.device or "cpu")
         run_model = (model, f"{state['config']['model']} (the model in {ckpt})")
         if not any(isinstance(m, SEBlock) for m in model.modules()):
             return _error("plot", f"--excitations needs a model with SE blocks; {ckpt} holds "
@@ -73,7 +80,7 @@ def run(args):
         bad = [c for c in classes or () if not 0 <= c < len(state["classes"])]
         if bad:           # before the measurement, not after it
             return _error("plot", f"--classes {bad} out of range 0..{len(state['classes']) - 1}")
-        loader = checkpoint_test_loader(state, args.device, data_dir=args.data_dir, subset=args.subset)
+        loader = checkpoint_test_loader(state, args.device or "cpu", data_dir=args.data_dir, subset=args.subset)
         excitations = excitations_per_class(model, loader, classes=[printable(c) for c in state["classes"]])
         wrote.append(excitations.save(numbers))
         _print_excitation_summary(excitations)
@@ -100,6 +107,18 @@ def run(args):
     for written in wrote:
         print(f"wrote {written}")
     return 0
+
+
+def _needs_excitations(args):
+    """The message for the first flag given that only ``--excitations`` reads (the checkpoint, the data and
+    the device of the measurement); None when there is none or ``--excitations`` is given."""
+    if args.excitations:
+        return None
+    for dest in ("checkpoint", "data_dir", "device", "subset"):
+        if getattr(args, dest) is not None:
+            return (f"--{dest.replace('_', '-')} {getattr(args, dest)} needs --excitations: without it, minise "
+                    "plot only redraws the run's pictures from the numbers it saved")
+    return None
 
 
 def _read_log(path, read, remedy="minise train --resume RUN_DIR rewrites it from the checkpoint"):

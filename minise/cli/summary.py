@@ -11,6 +11,8 @@ def _shape(args):
         parts = args.input.lower().split("x")
         if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
             raise ValueError(f"--input must be CxHxW like 3x224x224, got {args.input!r}")
+        if not all(int(p) > 0 for p in parts):
+            raise ValueError(f"--input must be CxHxW of positive sizes, got {args.input!r}")
         return (1,) + tuple(int(p) for p in parts)
     try:
         shape = tuple(int(n) for n in args.input_shape.split(","))
@@ -19,11 +21,13 @@ def _shape(args):
             from None
     if len(shape) != 4:
         raise ValueError(f"--input-shape must be N,C,H,W (4 numbers), got {args.input_shape!r}")
+    if min(shape) <= 0:
+        raise ValueError(f"--input-shape must be N,C,H,W of positive sizes, got {args.input_shape!r}")
     return shape
 
 
 def run(args):
-    message = bad_number_flag(args, at_least_1=("num_classes",), at_least_0=("depth",))
+    message = bad_number_flag(args, at_least_1=("num_classes", "reduction"), at_least_0=("depth",))
     if message:
         return error("summary", message)
     try:

@@ -13,7 +13,7 @@ from ..training import RESUME_OVERRIDES, TrainConfig, Trainer, default_run_dir, 
 from ..training.config import DATASET_DEFAULTS
 from ..training.metrics import check_metric_rows, logs_lag
 from ..viz import plot_curves, write_curves
-from .common import EXIT_INTERRUPTED, bad_number_flag, check_writable, plot_text
+from .common import EXIT_INTERRUPTED, bad_data_dir, bad_number_flag, check_writable, plot_text, unwritable
 from .common import error as _error
 
 DATA_DIR_HELP = ("the data folder: a dataset's files are read from DIR itself or from its subfolder "
@@ -100,7 +100,7 @@ def run(args):
     """``minise train``: exit status 0 when finished, 130 after Ctrl-C, 1 when training diverged; the other
     failures are mapped to one line and an exit code by :func:`minise.cli.common.guarded` (docs/files.md)."""
     backend.keep_freed_memory()  # reuse freed buffers across steps: no page faults (docs/benchmarks.md)
-    message = bad_number_flag(args, at_least_1=("threads",))   # the others: TrainConfig's checks
+    message = bad_number_flag(args, at_least_1=("threads",)) or bad_data_dir(args)  # the others: TrainConfig's
     if message:
         return _error("train", message)
     if args.threads is not None:
@@ -146,15 +146,16 @@ def print_next(steps):
 
 
 def _new_run(given):
-    """A Trainer for a new run, after checking (in a second, before any data or model) that --out is writable."""
+    """A Trainer for a new run, after checking (in a second, before any data or model) that --out is writable;
+    an exit code when it is not."""
     config = TrainConfig(**given)
     try:
         resolved = config.resolved()  # bad values fail here, before anything is built
     except ValueError as exc:  # in the words of the command line: the flag, not the field
         raise ValueError(flag_message(exc)) from None
     config.out = config.out or str(default_run_dir(resolved))
-    check_writable(config.out)
-    return Trainer(config, log_writers=[write_curves])
+    what = f"--out {given['out']}" if "out" in given else f"--out (default {config.out})"
+    return unwritable("train", what, config.out) or Trainer(config, log_writers=[write_curves])
 
 
 def _resume(args, given):

@@ -94,8 +94,9 @@ def atomic_path(path, make_parents=True):
             fig.savefig(tmp, format="png")
 
     make_parents: create ``path``'s folder when missing (else FileNotFoundError).
-    An OSError without a file name (ENOSPC from a write, say) is raised again
-    with ``path`` as its ``filename``, so the message says which file failed.
+    An OSError without a file name (ENOSPC from a write, say) or naming the
+    temporary file (``os.replace`` onto a folder) is raised again with ``path``
+    as its only ``filename``, so the message says which file failed.
     """
     path = Path(path)
     if make_parents:
@@ -108,7 +109,9 @@ def atomic_path(path, make_parents=True):
         yield tmp
         os.replace(tmp, path)
     except OSError as exc:
-        if exc.filename is None and exc.errno is not None:
+        # no file name (ENOSPC from a write), or the temporary file's, which means nothing to the caller
+        # (os.replace onto a folder: "Is a directory: '.x.123.ab12cd34.tmp' -> 'x'"): name ``path``
+        if exc.errno is not None and (exc.filename is None or str(exc.filename) == str(tmp)):
             raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
         raise
     finally:
