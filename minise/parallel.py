@@ -64,8 +64,8 @@ __all__ = ["set_num_threads", "get_num_threads", "parallel_for", "copyto", "elem
            "MIN_TILES"]
 
 # A chunk smaller than this many elements (1 MiB of float32) is not worth a thread: handing it
-# over and waiting for it costs 15-100 microseconds (2-core machines, idle to busy; 75 on a KVM
-# guest), about what NumPy takes to stream 1-2 MiB. 2 and 4 MiB here were no faster (benchmarks.md).
+# over and waiting for it costs 15-100 microseconds (74-85 on this project's KVM guest, 31-37 with
+# its other core busy), about what NumPy streams 1-2 MiB in. 2 or 4 MiB were no faster (benchmarks.md).
 MIN_CHUNK = 1 << 18
 
 # A tile's working set: about this many bytes (conv2d: a few images' im2col columns), so that what
