@@ -226,7 +226,7 @@ def test_a_training_step_stays_in_float32_in_every_op_forward_and_backward():
     (["bench", "train", "--steps", "0"], "minise bench train: error: --steps must be a positive integer, got 0"),
     (["bench", "train", "--threads", "0"], "minise bench train: error: --threads must be a positive integer, got 0"),
     (["bench", "train", "--warmup", "-1"],
-     "minise bench train: error: --warmup must be a finite number, 0 or more, got -1"),
+     "minise bench train: error: --warmup must be an integer, 0 or more, got -1"),
     (["bench", "train", "--pause", "-0.5"],
      "minise bench train: error: --pause must be a finite number, 0 or more, got -0.5"),
     (["bench", "train", "--pause", "nan"],
@@ -295,11 +295,11 @@ def test_use_threads_says_why_blas_runs_another_thread_count(monkeypatch, capsys
                                                     "got 0"),
     (["train", "--threads", "-3", "--epochs", "1"], "minise train: error: --threads must be a positive integer, "
                                                     "got -3"),
-    (["bench", "train", "--warmup", "-2"], "minise bench train: error: --warmup must be a finite number, 0 or more, "
+    (["bench", "train", "--warmup", "-2"], "minise bench train: error: --warmup must be an integer, 0 or more, "
                                            "got -2"),
-    (["plot", "run", "--excitations", "--subset", "-1"], "minise plot: error: --subset must be a finite number, "
+    (["plot", "run", "--excitations", "--subset", "-1"], "minise plot: error: --subset must be an integer, "
                                                          "0 or more, got -1"),   # wrote all-zero excitations
-    (["eval", "run", "--subset", "-1"], "minise eval: error: --subset must be a finite number, 0 or more, got -1"),
+    (["eval", "run", "--subset", "-1"], "minise eval: error: --subset must be an integer, 0 or more, got -1"),
 ])
 def test_every_command_checks_its_numeric_flags_the_same_way_before_doing_anything(capsys, argv, message, tmp_path,
                                                                                    monkeypatch):

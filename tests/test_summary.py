@@ -128,7 +128,7 @@ def test_cli_summary_rejects_unknown_models_and_bad_shapes(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["summary", "resnet21"], "minise summary: error: unknown model 'resnet21'"),
     (["summary", "resnet20", "--input", "nan"], "minise summary: error: --input must be CxHxW like 3x224x224"),
-    (["summary", "resnet20", "--depth", "-1"], "minise summary: error: --depth must be a finite number, 0 or more"),
+    (["summary", "resnet20", "--depth", "-1"], "minise summary: error: --depth must be an integer, 0 or more"),
     (["summary", "resnet20", "--num-classes", "0"], "minise summary: error: --num-classes must be a positive integer"),
 ])
 def test_cli_summary_errors_are_one_line_like_every_command(capsys, argv, message):

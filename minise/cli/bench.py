@@ -15,9 +15,12 @@ def add(sub):
 
 
 def _add_ops(sub):
-    p = sub.add_parser("ops", help="forward+backward time of each op at SE-ResNet-20 shapes, vs PyTorch")
+    p = sub.add_parser("ops", help="forward+backward time of each op at SE-ResNet-20 shapes, vs PyTorch",
+                       description="Time forward+backward of each op (conv2d, batch norm, ReLU, pooling, the SE "
+                                   "block...) at SE-ResNet-20's shapes; with PyTorch installed, next to PyTorch "
+                                   "on the same thread count (docs/benchmarks.md).")
     p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="threads for minise (ms.set_num_threads: its pool and NumPy's BLAS) and for PyTorch "
                         "(default: as many as NumPy's BLAS uses)")
     p.add_argument("--repeat", type=int, default=5, help="timed runs per op; the median is shown (default 5)")
@@ -33,11 +36,14 @@ def _add_subcommands(parser):
 
 def _add_train(sub):
     p = sub.add_parser("train", help="time of a training step and an eval forward of a CIFAR (SE-)ResNet, "
-                                     "vs PyTorch")
+                                     "vs PyTorch",
+                       description="Time a training step (forward, loss, backward, SGD step) and an eval forward "
+                                   "of a CIFAR (SE-)ResNet on one batch; --compare torch times its PyTorch twin "
+                                   "alternately, --profile splits the step by kind of work (docs/benchmarks.md).")
     p.add_argument("--model", default="se_resnet20", choices=sorted(MODELS), help="default se_resnet20")
     p.add_argument("--batch-size", type=int, default=128, help="images per batch (default 128)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=int, default=None, metavar="N",
                    help="threads for minise (ms.set_num_threads: its pool and NumPy's BLAS) and for PyTorch "
                         "(default: as many as NumPy's BLAS uses)")
     p.add_argument("--steps", type=int, default=10, help="timed steps; the median is shown (default 10)")

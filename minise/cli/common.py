@@ -72,13 +72,16 @@ def error(command, message, code=EXIT_USAGE):
 def bad_number_flag(args, at_least_1=(), at_least_0=()):
     """The one check of numeric flags for every command: the message for the first flag (an
     argparse dest) in ``at_least_1`` that is not an integer of 1 or more, or in ``at_least_0``
-    that is not a finite number of 0 or more (nan and inf refused); None when all are fine or
-    not given. Use as ``if (message := bad_number_flag(...)): return error(command, message)``.
+    that is not an integer (or, for a float flag, a finite number) of 0 or more (nan and inf
+    refused); None when all are fine or not given.
+    Use as ``if (message := bad_number_flag(...)): return error(command, message)``.
     """
-    for dests, least, what in ((at_least_1, 1, "a positive integer"), (at_least_0, 0, "a finite number, 0 or more")):
+    for dests, least in ((at_least_1, 1), (at_least_0, 0)):
         for dest in dests:
             value = getattr(args, dest, None)
             if value is not None and not (math.isfinite(value) and value >= least):
+                what = ("a positive integer" if least else "an integer, 0 or more" if isinstance(value, int)
+                        else "a finite number, 0 or more")     # a count (--subset) or a number (--pause)
                 return f"--{dest.replace('_', '-')} must be {what}, got {value}"
     return None
 

@@ -37,5 +37,7 @@ def run(args):
 
 
 def add(sub):
-    p = sub.add_parser("info", help="versions, backends and whether a GPU is usable")
+    p = sub.add_parser("info", help="versions, backends and whether a GPU is usable",
+                       description="Print minise's and its libraries' versions, the processor, its vector ISA and "
+                                   "the thread count, and whether CuPy and a GPU are usable (and if not, why).")
     p.set_defaults(run=run)
