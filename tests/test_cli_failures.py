@@ -168,8 +168,8 @@ def test_a_damaged_checkpoint_file_is_one_line_and_exit_3(runs, tmp_path, capsys
     if damage == "a-folder":
         ckpt.unlink()
         ckpt.mkdir()
-        code, _, err = _run(["eval", str(ckpt)], capsys)  # a folder holding no checkpoint
-        assert code == common.EXIT_USAGE and "no checkpoint" in err
+        code, _, err = _run(["eval", str(ckpt)], capsys)  # a folder holding no checkpoint: was exit 2, "no checkpoint"
+        assert code == common.EXIT_BAD_FILE and f"{ckpt} is a folder, not a checkpoint file" in err
         return
     code, _, err = _run(["eval", str(ckpt)], capsys)
     assert code == common.EXIT_BAD_FILE and str(ckpt) in err
@@ -534,6 +534,63 @@ def test_a_best_ckpt_that_is_not_a_regular_file_is_refused_not_skipped_for_last_
     code, out, err = _run(argv, capsys)
     assert code == common.EXIT_BAD_FILE and out == ""
     assert f"{run / 'best.ckpt'} is not a regular file" in err
+
+
+REGULAR_HINT = "pass a .ckpt file minise wrote, or a run folder (its best.ckpt, else its last.ckpt)"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="needs /dev/zero, mkfifo")
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "folder", "broken link"])
+@pytest.mark.parametrize("command", ["eval", "export", "plot"])
+def test_a_ckpt_that_is_there_but_no_regular_file_is_refused_saying_what_it_is(tmp_path, capsys, command, kind):
+    # all said "no checkpoint at zero.ckpt: pass a .ckpt file, ...", exit 2: something IS there
+    typed = tmp_path / "x.ckpt"
+    if kind == "dev-zero":
+        typed.symlink_to("/dev/zero")
+        code = common.EXIT_BAD_FILE
+        line = f"{typed} is a device (a link to /dev/zero), not a regular file: {REGULAR_HINT}"
+    elif kind == "fifo":
+        os.mkfifo(typed)
+        code, line = common.EXIT_BAD_FILE, f"{typed} is a pipe, not a regular file: {REGULAR_HINT}"
+    elif kind == "folder":
+        typed.mkdir()
+        code, line = common.EXIT_BAD_FILE, (f"{typed} is a folder, not a checkpoint file, and holds no best.ckpt or "
+                                            "last.ckpt: pass a .ckpt file minise wrote, or a run folder")
+        if command == "plot":   # plot takes folders: an empty one has nothing to plot
+            code, line = common.EXIT_USAGE, (f"nothing to plot in {typed}: no metrics.csv yet (and no excitations.npz; "
+                                             "--excitations measures them from a checkpoint)")
+    else:
+        typed.symlink_to(tmp_path / "gone.ckpt")
+        code, line = common.EXIT_USAGE, f"no checkpoint at {typed}: it is a broken link (to {tmp_path / 'gone.ckpt'})"
+    argv = [command, str(typed)] + ([str(tmp_path / "x.safetensors")] if command == "export" else [])
+    got, out, err = _run(argv, capsys)
+    assert (got, err) == (code, f"minise {command}: error: {line}\n") and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ckpt"]   # nothing written (no .safetensors, no PNG)
+
+
+@pytest.mark.parametrize("name", ["afile.bin", "metrics.csv"])
+def test_plot_of_a_file_that_is_not_a_checkpoint_names_it_and_says_what_plot_takes(runs, tmp_path, capsys, name):
+    # afile.bin said "nothing to plot in .: no metrics.csv yet"; RUN/metrics.csv was quietly read as RUN
+    run = _copy(runs[0], tmp_path)
+    if name == "afile.bin":
+        (run / name).write_bytes(b"\x00not a checkpoint")
+    (run / "curves.png").unlink()
+    before = _snapshot(run)
+    code, out, err = _run(["plot", str(run / name)], capsys)
+    hint = f": pass its folder, {run}" if name == "metrics.csv" else ""
+    assert code == common.EXIT_USAGE and out == ""
+    assert err == (f"minise plot: error: RUN_DIR {run / name} is a file but not a checkpoint (.ckpt); minise plot "
+                   f"takes a run folder, or a .ckpt file in one{hint}\n")
+    assert _snapshot(run) == before
+
+
+def test_plot_of_a_lone_checkpoint_names_the_folder_and_the_file_typed(runs, tmp_path, capsys):
+    # said "nothing to plot in .: ..." for `minise plot best.ckpt`, naming neither
+    shutil.copy(runs[0] / "best.ckpt", tmp_path / "best.ckpt")
+    code, out, err = _run(["plot", str(tmp_path / "best.ckpt")], capsys)
+    assert code == common.EXIT_USAGE and out == ""
+    assert err == (f"minise plot: error: nothing to plot in {tmp_path} (the folder of {tmp_path / 'best.ckpt'}): no "
+                   "metrics.csv yet (and no excitations.npz; --excitations measures them from a checkpoint)\n")
 
 
 # --- 6. a file where a folder should be, a folder where a file should be ---------------------

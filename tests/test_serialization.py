@@ -301,3 +301,77 @@ def test_save_explains_what_it_cannot_save(tmp_path):
     with pytest.raises(FileNotFoundError):
         ms.load(tmp_path / "missing.ckpt")
     assert os.listdir(tmp_path) == []
+
+
+# --- every writer: the mode of a plain open(), and the bytes on disk before the rename ---------
+def _save_ckpt(path):
+    ms.save({"epoch": 2, "w": np.arange(6, dtype=np.float32)}, path)
+
+
+def _save_safetensors(path):
+    pytest.importorskip("safetensors")
+    ms.save_safetensors({"w": np.arange(6, dtype=np.float32)}, path)   # safetensors 0.8 creates its file 0600
+
+
+def _save_via_atomic_path_0600(path):
+    from minise.io.atomic import atomic_path
+    with atomic_path(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)   # a writer that picks its own mode
+        os.write(fd, b"data")
+        os.close(fd)
+
+
+WRITERS = [_save_ckpt, _save_safetensors, _save_via_atomic_path_0600]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002], ids=oct)
+@pytest.mark.parametrize("write", WRITERS, ids=lambda w: w.__name__)
+def test_every_written_file_gets_the_mode_a_plain_open_gives(tmp_path, write, umask):
+    # `minise export` wrote model.safetensors -rw------- under umask 022, every other output -rw-r--r--
+    old = os.umask(umask)
+    try:
+        with open(tmp_path / "plain", "w"):
+            pass
+        write(tmp_path / "out")
+    finally:
+        os.umask(old)
+    expected = 0o666 & ~umask
+    assert (tmp_path / "plain").stat().st_mode & 0o777 == expected
+    assert oct((tmp_path / "out").stat().st_mode & 0o777) == oct(expected)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX umask")
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002], ids=oct)
+def test_current_umask_reads_the_umask_and_leaves_it_as_it_was(umask):
+    from minise.io.atomic import current_umask
+    old = os.umask(umask)
+    try:
+        assert current_umask() == umask
+        assert current_umask() == umask
+    finally:
+        assert os.umask(old) == umask
+
+
+@pytest.mark.parametrize("write", WRITERS, ids=lambda w: w.__name__)
+def test_every_written_file_is_fsynced_before_it_is_renamed_into_place(tmp_path, monkeypatch, write):
+    # atomic_path renamed without an fsync: a power cut after the rename could leave an empty model.safetensors
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.fstat(fd).st_ino))
+        return real_fsync(fd)
+
+    def replace(src, dst, *args, **kwargs):
+        events.append(("replace", os.stat(src).st_ino))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    write(tmp_path / "out")
+    monkeypatch.undo()
+    inode = (tmp_path / "out").stat().st_ino
+    assert ("replace", inode) in events, events
+    assert ("fsync", inode) in events[:events.index(("replace", inode))], events
+    folder = os.stat(tmp_path).st_ino      # and the folder after the rename, so the rename itself survives
+    assert ("fsync", folder) in events[events.index(("replace", inode)):], events

@@ -26,6 +26,7 @@ import errno
 import math
 import os
 import pickle
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +34,7 @@ from pathlib import Path
 from .. import backend
 from ..data import ChecksumError, DownloadError
 from ..io import CheckpointError, SerializationError, printable
-from ..training import NonFiniteLossError
+from ..training import NonFiniteLossError, find_checkpoint
 
 EXIT_OK, EXIT_NON_FINITE, EXIT_USAGE, EXIT_BAD_FILE, EXIT_IO, EXIT_DOWNLOAD = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130
@@ -168,6 +169,45 @@ def unwritable(command, what, folder):
     except OSError as exc:
         return error(command, f"{what}: {describe_os_error(exc)}", exit_code_for(exc))
     return None
+
+
+def not_regular(path):
+    """What ``path`` is when something is there but it is not a regular file: ``"a device (a link to
+    /dev/zero)"``, ``"a folder"``, ``"a pipe"``, ``"a socket"``, ``"a broken link (to x)"``; None when it is
+    a regular file (or a link to one) or nothing is there."""
+    if not os.path.lexists(path) or os.path.isfile(path):
+        return None
+    link = f" (a link to {os.readlink(path)})" if os.path.islink(path) else ""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return f"a broken link (to {os.readlink(path)})" if link else "not readable"
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    return kind + link
+
+
+def checkpoint_at(typed, which="best"):
+    """The checkpoint that ``CKPT`` as typed names (:func:`minise.training.find_checkpoint`: a .ckpt file, or
+    a run folder's best.ckpt, else its last.ckpt), after refusing what is there but is no checkpoint file:
+    a device (a link to /dev/zero, which could be read forever), a pipe, a socket, or a folder named
+    ``*.ckpt`` that holds no checkpoint raise CheckpointError (a bad file, exit 3) saying what it is; a
+    broken link raises FileNotFoundError (exit 2). The messages name ``typed``."""
+    path = Path(typed)
+    kind = not_regular(path)
+    if kind is not None and not path.is_dir():
+        if kind.startswith("a broken link"):
+            raise FileNotFoundError(f"no checkpoint at {typed}: it is {kind}")
+        raise CheckpointError(f"{typed} is {kind}, not a regular file: pass a .ckpt file minise wrote, or a run "
+                              "folder (its best.ckpt, else its last.ckpt)")
+    try:
+        return find_checkpoint(path, which)
+    except FileNotFoundError:
+        if path.is_dir() and path.suffix == ".ckpt":   # x.ckpt/ with no best.ckpt or last.ckpt in it
+            raise CheckpointError(f"{typed} is a folder, not a checkpoint file, and holds no best.ckpt or "
+                                  "last.ckpt: pass a .ckpt file minise wrote, or a run folder") from None
+        raise
 
 
 def not_a_folder(path):

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from ..io import printable
-from ..training import evaluate, find_checkpoint, format_confusion, load_model
+from ..training import evaluate, format_confusion, load_model
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_confusion_matrix
-from .common import bad_data_dir, bad_number_flag, check_writable, error, plot_text, unwritable
+from .common import bad_data_dir, bad_number_flag, check_writable, checkpoint_at, error, plot_text, unwritable
 from .train import DATA_DIR_HELP, next_steps, print_next
 
 
@@ -36,7 +36,7 @@ def run(args):
     message = bad_number_flag(args, at_least_1=("batch_size",), at_least_0=("subset",)) or bad_data_dir(args)
     if message:
         return error("eval", message)
-    ckpt = find_checkpoint(args.checkpoint)
+    ckpt = checkpoint_at(args.checkpoint)
     out = Path(args.out) if args.out else ckpt.with_name(f"{ckpt.stem}-confusion.png")
     if out.is_dir():
         out = out / f"{ckpt.stem}-confusion.png"

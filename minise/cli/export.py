@@ -6,8 +6,7 @@ import numpy as np
 
 from ..io import load, save_safetensors
 from ..io.checkpoint import CHECKPOINT_FORMAT
-from ..training import find_checkpoint
-from .common import EXIT_USAGE, describe_os_error, exit_code_for, unwritable
+from .common import EXIT_USAGE, checkpoint_at, describe_os_error, exit_code_for, unwritable
 from .common import error as _error
 
 
@@ -36,7 +35,7 @@ def run(args):
         return code
     reading = True                        # an OSError while reading CKPT names it; while writing, OUT
     try:
-        path = find_checkpoint(path)      # a run folder: its best.ckpt, else its last.ckpt (as eval)
+        path = checkpoint_at(args.checkpoint)   # a run folder: its best.ckpt, else its last.ckpt (as eval)
         state = load(str(path))
         if isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT:
             model_name = state.get("config", {}).get("model", "model")

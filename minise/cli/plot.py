@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -12,10 +13,13 @@ from ..nn import SEBlock
 from ..training import find_checkpoint, load_model, read_lr, read_metrics
 from ..training.runs import checkpoint_test_loader
 from ..viz import plot_curves, plot_excitations, plot_grad_health
-from .common import bad_data_dir, bad_number_flag, check_writable, plot_text
+from .common import bad_data_dir, bad_number_flag, check_writable, checkpoint_at, plot_text
 from .common import error as _error
 from .train import DATA_DIR_HELP
 
+# files of a run folder that a user may type for the folder (`minise plot run/metrics.csv`)
+_RUN_FILES = {"metrics.csv", "lr.csv", "grad_health.csv", "config.json", "excitations.npz", "curves.png",
+              "grad_health.png", "excitations.png"}
 MEASURE_AGAIN = "minise plot --excitations RUN_DIR measures them again"   # the remedy for a bad excitations.npz
 
 
@@ -51,14 +55,21 @@ def run(args):
     if message:
         return _error("plot", message)
     path = Path(args.run_dir)
-    run_dir = path.parent if path.is_file() else path
-    if not run_dir.is_dir():
+    if path.is_file() and path.suffix != ".ckpt":     # metrics.csv, a .png: not quietly read as its folder
+        folder = f": pass its folder, {path.parent}" if path.parent.is_dir() and path.name in _RUN_FILES else ""
+        return _error("plot", f"RUN_DIR {args.run_dir} is a file but not a checkpoint (.ckpt); minise plot takes "
+                              f"a run folder, or a .ckpt file in one{folder}")
+    if not os.path.lexists(path):
         return _error("plot", f"no run folder at {path}")
+    if not path.is_dir():
+        path = checkpoint_at(path)                    # a device, a pipe, a broken link: refused, saying what it is
+    run_dir = path.parent if path.is_file() else path
+    where = f"{run_dir} (the folder of {path})" if path.is_file() else run_dir
     if args.checkpoint is not None and path.is_file():
         return _error("plot", f"--checkpoint {args.checkpoint} chooses the checkpoint of a run folder, and {path} "
                               "is a checkpoint already: pass the run folder, or leave --checkpoint out")
     if args.classes is not None and not args.excitations and not (run_dir / "excitations.npz").exists():
-        return _error("plot", f"--classes {args.classes} needs --excitations here: {run_dir} has no "
+        return _error("plot", f"--classes {args.classes} needs --excitations here: {where} has no "
                               "excitations.npz to redraw")
     check_writable(run_dir)
     classes = None
@@ -102,7 +113,7 @@ def run(args):
         excitations.classes = [plot_text(c) for c in excitations.classes]
         wrote.append(plot_excitations(excitations, run_dir / "excitations.png", classes=classes))
     if not wrote:
-        return _error("plot", f"nothing to plot in {run_dir}: no metrics.csv yet (and no excitations.npz; "
+        return _error("plot", f"nothing to plot in {where}: no metrics.csv yet (and no excitations.npz; "
                               "--excitations measures them from a checkpoint)")
     for written in wrote:
         print(f"wrote {written}")

@@ -1,9 +1,12 @@
 """Atomic file writes: a crash, a full disk or a Ctrl-C leaves the old file or the new one, never half.
 
 Every file minise writes goes through :func:`atomic_path`: the content is
-written to a temporary file in the same folder, flushed to disk, then
-``os.replace`` renames it over the old one (a rename within one folder is
-atomic) and the folder itself is synced, so the rename survives a power cut.
+written to a temporary file in the same folder, flushed to disk (``os.fsync``),
+given the mode a plain ``open(path, "w")`` gives a new file (0o666 minus the
+umask: 0644 under umask 022, whoever created the temporary file and with what
+mode; safetensors' writer makes its files 0600), then ``os.replace`` renames it
+over the old one (a rename within one folder is atomic) and the folder itself
+is synced, so the rename survives a power cut.
 
 Temporary files are named ``.<name>.<pid>.<8 hex>.tmp``. A process killed with
 SIGKILL (or a power cut) mid-write cannot remove its own; the next atomic write
@@ -18,7 +21,7 @@ import secrets
 from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_stale_temps", "fsync_folder",
-           "TEMP_PATTERN"]
+           "current_umask", "TEMP_PATTERN"]
 
 # .<name>.<pid>.<hex>.tmp, and the two older spellings: .<name>.<hex>.tmp (ms.save) and .<name>.tmp-<pid>
 TEMP_PATTERN = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[0-9a-f]{8}\.tmp$"
@@ -83,12 +86,48 @@ def fsync_folder(folder):
         os.close(fd)
 
 
+def current_umask():
+    """The process's umask, read without changing it where the system allows.
+
+    Linux (4.7+) states it in ``/proc/self/status`` (``Umask:\t0022``); elsewhere it is read
+    with ``os.umask(0)`` and set back at once, which another thread creating a file in
+    between would see (POSIX offers no other way).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _sync_and_set_mode(tmp):
+    """Give the finished temporary file ``tmp`` the mode ``open(..., "w")`` gives a new file, then fsync it:
+    its bytes are on the disk before the rename makes it the file."""
+    fd = os.open(tmp, (os.O_RDWR if os.name == "nt" else os.O_RDONLY) | getattr(os, "O_BINARY", 0))
+    try:
+        mode = 0o666 & ~current_umask()
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, mode)
+        else:                      # Windows: only the read-only flag exists
+            os.chmod(tmp, mode)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_path(path, make_parents=True):
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.
 
-    If the body raises (or is interrupted), the temporary file is removed and
-    ``path`` is untouched::
+    After the body, the temporary file is given the mode a plain ``open(path, "w")`` would give a
+    new file (0o666 minus the umask, whatever mode its writer chose) and fsynced, then renamed
+    onto ``path``; the folder is synced after. If the body raises (or is interrupted), the
+    temporary file is removed and ``path`` is untouched::
 
         with atomic_path("run/curves.png") as tmp:
             fig.savefig(tmp, format="png")
@@ -107,6 +146,7 @@ def atomic_path(path, make_parents=True):
     tmp = _temp_name(path)
     try:
         yield tmp
+        _sync_and_set_mode(tmp)
         os.replace(tmp, path)
     except OSError as exc:
         # no file name (ENOSPC from a write), or the temporary file's, which means nothing to the caller
@@ -126,14 +166,13 @@ def atomic_write_bytes(path, write, make_parents=True):
     """Write ``path`` atomically: ``write(f)`` fills the open binary temporary file, then flush, fsync, rename.
 
     The temporary file is created with O_EXCL (never writing into someone else's
-    file) and mode 0o666 minus the umask, like ``open``.
+    file) and mode 0o666 minus the umask, like ``open``; :func:`atomic_path`
+    fsyncs it before the rename.
     """
     with atomic_path(path, make_parents=make_parents) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
 
 
 def atomic_write_text(path, text):
