@@ -51,12 +51,14 @@ def add(sub):
     p.add_argument("--lr", type=float, help="(peak) learning rate")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     p.add_argument("--momentum", type=float,
-                   help="SGD momentum; the onecycle schedule cycles it between 0.95 and 0.85 instead, as "
-                        "PyTorch's OneCycleLR does")
-    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
+                   help="SGD momentum (cosine, step and none schedules); the onecycle schedule cycles it "
+                        "between 0.95 and 0.85 instead, as PyTorch's OneCycleLR does, so it refuses --momentum")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum (SGD only; needs a momentum > 0)")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=["cosine", "step", "onecycle", "none"], help="stepped every batch")
-    p.add_argument("--warmup-epochs", type=float, help="linear warmup (cosine and step schedules)")
+    p.add_argument("--warmup-epochs", type=float,
+                   help="linear warmup (cosine and step schedules; onecycle and none refuse it)")
     p.add_argument("--augment", choices=["crop+flip", "flip", "none"])
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
     p.add_argument("--seed", type=int, help="default 0")
@@ -89,7 +91,8 @@ def flag_message(exc):
     if not text.startswith("TrainConfig: "):
         return text
     fields = "|".join(sorted(CLI_FIELDS, key=len, reverse=True))
-    return re.sub(rf"\b({fields})\b", lambda m: "--" + m.group(1).replace("_", "-"), text[len("TrainConfig: "):])
+    text = re.sub(rf"\b({fields})\b", lambda m: "--" + m.group(1).replace("_", "-"), text[len("TrainConfig: "):])
+    return text.replace("--nesterov True", "--nesterov").replace("--nesterov False", "--no-nesterov")
 
 
 def _epochs(n):
@@ -171,18 +174,25 @@ def _resume(args, given):
     if dataset is not None and dataset != saved["dataset"]:
         return _error("train", f"--dataset {dataset}: the run in {run_dir} was trained on "
                                f"{printable(saved['dataset'])}, and resuming cannot change it")
+    wrong_length = TrainConfig.resume_epochs_error(saved, given.get("epochs"))
+    if wrong_length:  # whether or not the run is complete
+        raise ValueError(wrong_length)
+    ignored = sorted(set(given) - set(RESUME_OVERRIDES) - {"out", "dataset"})
+    if args.resume and "out" in given and Path(given["out"]).resolve() != run_dir.resolve():
+        ignored.append("out")  # --resume CKPT names the run; an --out elsewhere would be dropped
+    if ignored:
+        print(f"note: resuming uses the run's saved settings; ignoring --{', --'.join(ignored)}".replace("_", "-"))
     planned = given.get("epochs", saved["epochs"])
     if state["epoch"] >= planned:
         for name in _catch_up_logs(run_dir, state):
             print(f"rewrote {run_dir / name} from the checkpoint (it lagged behind)")
         longer = ("pass --epochs N to train longer" if saved["schedule"] == "none" else
                   "its learning-rate schedule has ended; start a new run to train longer")
-        print(f"{Path(path)} already completed {state['epoch']} of {_epochs(planned)}; {longer}")
+        done = (f"{state['epoch']} of {_epochs(planned)}" if state["epoch"] == planned else
+                f"{_epochs(state['epoch'])}, more than --epochs {planned}")
+        print(f"{Path(path)} already completed {done}; {longer}")
         return 0
     check_writable(run_dir)
-    ignored = sorted(set(given) - set(RESUME_OVERRIDES) - {"out", "dataset"})
-    if ignored:
-        print(f"note: resuming uses the run's saved settings; ignoring --{', --'.join(ignored)}".replace("_", "-"))
     # the dataset is downloaded only when the user named it (--dataset), never on the checkpoint's say-so
     return Trainer.from_checkpoint(path, log_writers=[write_curves], download=dataset is not None,
                                    **{k: v for k, v in given.items() if k in RESUME_OVERRIDES})
