@@ -26,8 +26,9 @@ def _defaults_table():
     lines = []
     for name, d in DATASET_DEFAULTS.items():
         warmup = f" (warmup {d['warmup_epochs']:g} epoch)" if d["warmup_epochs"] else ""
+        momentum = "0.95-0.85 (cycled by onecycle)" if d["schedule"] == "onecycle" else f"{d['momentum']:g}"
         lines.append(f"  {name:<14} {d['epochs']} epochs, batch {d['batch_size']}, {d['optimizer']} lr {d['lr']:g} "
-                     f"momentum {d['momentum']:g}{' nesterov' if d['nesterov'] else ''}, weight decay "
+                     f"momentum {momentum}{' nesterov' if d['nesterov'] else ''}, weight decay "
                      f"{d['weight_decay']:g}, schedule {d['schedule']}{warmup}, augment {d['augment']}")
     return "\n".join(lines)
 
@@ -40,6 +41,8 @@ def add(sub):
                     "curves.png).\nOptions left out take the dataset's defaults (below). Ctrl-C saves the last "
                     "completed epoch; --resume continues bit-identically.",
         epilog="defaults per dataset (a flag you pass replaces its default):\n" + _defaults_table() +
+               "\n  with --schedule cosine, step or none instead of onecycle: momentum "
+               f"{DATASET_DEFAULTS['embedded']['momentum']:g} (--momentum sets it)"
                "\n  with --optimizer adam: lr 0.001, weight decay 0; adamw: lr 0.001, weight decay 0.01\n\n"
                "models: " + ", ".join(models.list()))
     p.add_argument("--model", choices=models.list(), metavar="NAME",
