@@ -762,3 +762,13 @@ def test_resuming_a_run_without_a_schedule_counts_epochs_it_completed(runs, tmp_
     code, out, _ = _run(["train", "--resume", str(run / "last.ckpt"), "--epochs", "1"], capsys)
     assert code == 0 and out == (f"{run / 'last.ckpt'} already completed 1 of 1 epoch; "
                                  "pass --epochs N to train longer\n")
+
+
+def test_a_saved_runs_whole_config_resolves_again_though_onecycle_leaves_its_momentum_unused(runs):
+    # config.json of a default run records momentum 0.9 and nesterov True under onecycle: rebuilding a
+    # Trainer from it (tutorial 08 does) must not read them as typed by the user
+    saved = ms.load(runs[0] / "last.ckpt")["config"]
+    assert (saved["schedule"], saved["momentum"]) == ("onecycle", 0.9)
+    assert TrainConfig.from_dict(saved).resolved().to_dict() == saved
+    with pytest.raises(ValueError, match="^TrainConfig: momentum 0.9 has no effect with schedule onecycle"):
+        TrainConfig.from_dict({k: v for k, v in saved.items() if k != "seed"}).resolved()  # a partial dict: typed

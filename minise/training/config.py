@@ -147,7 +147,10 @@ class TrainConfig:
 
         Raises ValueError naming the field when a value has the wrong type
         (a number for ``model``, a string for ``lr``...), so a damaged or
-        hostile checkpoint fails here, with its field named.
+        hostile checkpoint fails here, with its field named. A dict holding every
+        field (a run's ``config.json``, written by :meth:`to_dict`) is that run's
+        resolved settings, checked when it started: :meth:`resolved` does not refuse
+        its unused values again (a default run's momentum 0.9 under onecycle).
         """
         known = {f.name: f.type for f in dataclasses.fields(cls)}
         kept = {k: v for k, v in values.items() if k in known}
@@ -157,7 +160,10 @@ class TrainConfig:
                                       (isinstance(value, bool) and bool not in allowed)):
                 raise ValueError(f"TrainConfig: {key} must be {' or '.join(t.__name__ for t in allowed)}, "
                                  f"got {type(value).__name__} {value!r:.60}")
-        return cls(**kept)
+        config = cls(**kept)
+        if len(kept) == len(known):
+            config._given = frozenset()
+        return config
 
 
 _FIELD_TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
