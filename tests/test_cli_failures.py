@@ -729,3 +729,108 @@ def test_version_with_anything_else_is_a_usage_error(capsys, argv, rest):
 def test_version_alone_prints_it_and_exits_0(capsys, argv):
     assert main(argv) == 0
     assert capsys.readouterr() == (f"minise {ms.__version__}\n", "")
+
+
+# --- 9. a train flag that would be silently ignored is refused ------------------------------
+# Each was accepted and dropped: the run trained with the default (onecycle, SGD) as if it was never typed.
+@pytest.mark.parametrize("flags, message", [
+    (["--warmup-epochs", "1", "--schedule", "onecycle"],
+     "--warmup-epochs 1 has no effect with --schedule onecycle: only the cosine and step schedules have a warmup "
+     "(onecycle ramps the learning rate up by itself); drop it or choose --schedule cosine or step"),
+    (["--warmup-epochs", "0.5", "--schedule", "none"],
+     "--warmup-epochs 0.5 has no effect with --schedule none: only the cosine and step schedules have a warmup; "
+     "drop it or choose --schedule cosine or step"),
+    (["--momentum", "0.5"],
+     "--momentum 0.5 has no effect with --schedule onecycle, which cycles it between 0.95 and 0.85 (as PyTorch's "
+     "OneCycleLR does); to set it, choose --schedule cosine, step or none"),
+    (["--momentum", "2", "--schedule", "onecycle"],
+     "--momentum 2 has no effect with --schedule onecycle, which cycles it between 0.95 and 0.85 (as PyTorch's "
+     "OneCycleLR does); to set it, choose --schedule cosine, step or none"),
+    (["--optimizer", "adam", "--nesterov"],
+     "--nesterov has no effect with --optimizer adam: Adam's betas play that role (as in PyTorch); "
+     "it applies with --optimizer sgd"),
+    (["--optimizer", "adamw", "--momentum", "0.5", "--no-nesterov"],
+     "--momentum 0.5 and --no-nesterov have no effect with --optimizer adamw: Adam's betas play that role "
+     "(as in PyTorch); they apply with --optimizer sgd"),
+    (["--schedule", "cosine", "--momentum", "0", "--nesterov"],  # the optimiser turned Nesterov off unsaid
+     "--nesterov needs --momentum > 0 (as in PyTorch's SGD), got --momentum 0"),
+    (["--schedule", "cosine", "--momentum", "-0.5"],  # where it is used, a momentum < 0 is refused, as in PyTorch
+     "--momentum must be a finite number >= 0, got -0.5"),
+])
+def test_train_refuses_a_flag_its_optimizer_or_schedule_would_ignore(flags, message, tmp_path, capsys):
+    code, out, err = _run(["train", *TINY, "--out", str(tmp_path / "run"), *flags], capsys)
+    assert code == common.EXIT_USAGE and err == f"minise train: error: {message}\n" and out == ""
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("fields, named", [
+    (dict(momentum=0.9), "TrainConfig: momentum 0.9 has no effect with schedule onecycle"),
+    (dict(optimizer="adam", momentum=0.9, nesterov=True),
+     "TrainConfig: momentum 0.9 and nesterov True have no effect with optimizer adam"),
+    (dict(schedule="none", warmup_epochs=2), "TrainConfig: warmup_epochs 2 has no effect with schedule none"),
+])
+def test_train_config_refuses_the_same_values_naming_its_fields(fields, named):
+    with pytest.raises(ValueError) as refused:
+        TrainConfig(**TINY_CONFIG, **fields).resolved()
+    assert str(refused.value).startswith(named + ":") or str(refused.value).startswith(named + ",")
+
+
+def test_train_config_keeps_defaults_it_does_not_use_and_resolves_twice():
+    # cifar10 defaults to cosine with a 1-epoch warmup and momentum 0.9: onecycle or Adam leave them unused, untyped
+    for fields in (dict(schedule="onecycle"), dict(optimizer="adamw"), dict(schedule="none")):
+        config = TrainConfig(dataset="cifar10", **fields).resolved()
+        assert (config.momentum, config.nesterov, config.warmup_epochs) == (0.9, True, 1.0)
+        assert config.resolved() == config
+    assert TrainConfig(**TINY_CONFIG, warmup_epochs=0, schedule="none").resolved().warmup_epochs == 0
+
+
+def test_resuming_a_complete_run_names_the_flags_it_ignores(runs, capsys):
+    # the note was printed only for an unfinished run; a complete one dropped --model, --lr, --out unsaid
+    run = runs[0]
+    code, out, err = _run(["train", "--resume", str(run / "last.ckpt"), "--model", "resnet20", "--lr", "0.5",
+                           "--out", str(run.parent / "elsewhere")], capsys)
+    assert code == 0 and err == "" and out == (
+        "note: resuming uses the run's saved settings; ignoring --lr, --model, --out\n"
+        f"{run / 'last.ckpt'} already completed 1 of 1 epoch; its learning-rate schedule has ended; "
+        "start a new run to train longer\n")
+    assert not (run.parent / "elsewhere").exists()
+
+
+def test_resuming_a_complete_run_with_another_epochs_is_refused_as_for_an_unfinished_one(runs, tmp_path, capsys):
+    # a complete 2-epoch run with --epochs 1 printed "already completed 2 of 1 epoch" (the checkpoint's count,
+    # the typed total) and exit 0; an unfinished run with another --epochs is refused
+    unfinished = runs[1]
+    complete = _copy(unfinished, tmp_path)
+    assert _run(["train", "--resume", str(complete), "--no-progress"], capsys)[0] == 0
+    for run, epochs in ((complete, 1), (complete, 3), (unfinished, 1), (unfinished, 3)):
+        code, out, err = _run(["train", "--resume", str(run / "last.ckpt"), "--epochs", str(epochs)], capsys)
+        assert code == common.EXIT_USAGE and out == "" and err == (
+            "minise train: error: resume: this run's onecycle learning-rate schedule was planned for 2 epochs, "
+            f"so it cannot run for {epochs}; start a new run with --epochs {epochs} (changing the length of a run "
+            "works with --schedule none)\n")
+    code, out, _ = _run(["train", "--resume", str(complete / "last.ckpt"), "--epochs", "2"], capsys)
+    assert code == 0 and out.endswith(" already completed 2 of 2 epochs; its learning-rate schedule has ended; "
+                                      "start a new run to train longer\n")
+
+
+def test_resuming_a_run_without_a_schedule_counts_epochs_it_completed(tmp_path, capsys):
+    run = tmp_path / "flat"  # without a learning-rate schedule a run's length may change on resume
+    with contextlib.redirect_stdout(io.StringIO()):
+        Trainer(TrainConfig(epochs=2, schedule="none", out=str(run), **TINY_CONFIG), log_writers=[write_curves]).fit(1)
+    code, out, _ = _run(["train", "--resume", str(run / "last.ckpt"), "--epochs", "1"], capsys)
+    assert code == 0 and out == (f"{run / 'last.ckpt'} already completed 1 of 1 epoch; "
+                                 "pass --epochs N to train longer\n")
+    assert _run(["train", "--resume", str(run), "--no-progress"], capsys)[0] == 0  # now 2 of 2
+    code, out, _ = _run(["train", "--resume", str(run / "last.ckpt"), "--epochs", "1"], capsys)
+    assert code == 0 and out == (f"{run / 'last.ckpt'} already completed 2 epochs, more than --epochs 1; "
+                                 "pass --epochs N to train longer\n")  # it said "2 of 1 epoch"
+
+
+def test_a_saved_runs_whole_config_resolves_again_though_onecycle_leaves_its_momentum_unused(runs):
+    # config.json of a default run records momentum 0.9 and nesterov True under onecycle: rebuilding a
+    # Trainer from it (tutorial 08 does) must not read them as typed by the user
+    saved = ms.load(runs[0] / "last.ckpt")["config"]
+    assert (saved["schedule"], saved["momentum"]) == ("onecycle", 0.9)
+    assert TrainConfig.from_dict(saved).resolved().to_dict() == saved
+    with pytest.raises(ValueError, match="^TrainConfig: momentum 0.9 has no effect with schedule onecycle"):
+        TrainConfig.from_dict({k: v for k, v in saved.items() if k != "seed"}).resolved()  # a partial dict: typed

@@ -184,3 +184,16 @@ def test_minise_train_reads_fashion_mnist_from_the_debian_folder(tmp_path):
     state = ms.load(str(out / "last.ckpt"))
     assert state["model"]["conv1.weight"].shape == (16, 1, 3, 3)  # one input channel
     assert state["classes"][0] == "T-shirt/top" and len(state["classes"]) == 10
+
+
+def test_minise_train_help_gives_the_momentum_each_default_schedule_uses(capsys):
+    # it said "momentum 0.9 nesterov" for the onecycle defaults, which cycle the momentum between 0.95 and 0.85
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    lines = capsys.readouterr().out.splitlines()
+    embedded = next(line for line in lines if line.startswith("  embedded "))
+    cifar10 = next(line for line in lines if line.startswith("  cifar10 "))
+    assert "sgd lr 0.1 momentum 0.95-0.85 (cycled by onecycle) nesterov," in embedded
+    assert "momentum 0.9 " not in embedded
+    assert "sgd lr 0.1 momentum 0.9 nesterov," in cifar10 and "schedule cosine (warmup 1 epoch)" in cifar10
+    assert "  with --schedule cosine, step or none instead of onecycle: momentum 0.9 (--momentum sets it)" in lines

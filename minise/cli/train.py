@@ -26,8 +26,9 @@ def _defaults_table():
     lines = []
     for name, d in DATASET_DEFAULTS.items():
         warmup = f" (warmup {d['warmup_epochs']:g} epoch)" if d["warmup_epochs"] else ""
+        momentum = "0.95-0.85 (cycled by onecycle)" if d["schedule"] == "onecycle" else f"{d['momentum']:g}"
         lines.append(f"  {name:<14} {d['epochs']} epochs, batch {d['batch_size']}, {d['optimizer']} lr {d['lr']:g} "
-                     f"momentum {d['momentum']:g}{' nesterov' if d['nesterov'] else ''}, weight decay "
+                     f"momentum {momentum}{' nesterov' if d['nesterov'] else ''}, weight decay "
                      f"{d['weight_decay']:g}, schedule {d['schedule']}{warmup}, augment {d['augment']}")
     return "\n".join(lines)
 
@@ -40,6 +41,8 @@ def add(sub):
                     "curves.png).\nOptions left out take the dataset's defaults (below). Ctrl-C saves the last "
                     "completed epoch; --resume continues bit-identically.",
         epilog="defaults per dataset (a flag you pass replaces its default):\n" + _defaults_table() +
+               "\n  with --schedule cosine, step or none instead of onecycle: momentum "
+               f"{DATASET_DEFAULTS['embedded']['momentum']:g} (--momentum sets it)"
                "\n  with --optimizer adam: lr 0.001, weight decay 0; adamw: lr 0.001, weight decay 0.01\n\n"
                "models: " + ", ".join(models.list()))
     p.add_argument("--model", choices=models.list(), metavar="NAME",
@@ -51,12 +54,14 @@ def add(sub):
     p.add_argument("--lr", type=float, help="(peak) learning rate")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
     p.add_argument("--momentum", type=float,
-                   help="SGD momentum; the onecycle schedule cycles it between 0.95 and 0.85 instead, as "
-                        "PyTorch's OneCycleLR does")
-    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None)
+                   help="SGD momentum (cosine, step and none schedules); the onecycle schedule cycles it "
+                        "between 0.95 and 0.85 instead, as PyTorch's OneCycleLR does, so it refuses --momentum")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum (SGD only; needs a momentum > 0)")
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--schedule", choices=["cosine", "step", "onecycle", "none"], help="stepped every batch")
-    p.add_argument("--warmup-epochs", type=float, help="linear warmup (cosine and step schedules)")
+    p.add_argument("--warmup-epochs", type=float,
+                   help="linear warmup (cosine and step schedules; onecycle and none refuse it)")
     p.add_argument("--augment", choices=["crop+flip", "flip", "none"])
     p.add_argument("--device", help="cpu (default), cuda or cuda:N")
     p.add_argument("--seed", type=int, help="default 0")
@@ -89,7 +94,8 @@ def flag_message(exc):
     if not text.startswith("TrainConfig: "):
         return text
     fields = "|".join(sorted(CLI_FIELDS, key=len, reverse=True))
-    return re.sub(rf"\b({fields})\b", lambda m: "--" + m.group(1).replace("_", "-"), text[len("TrainConfig: "):])
+    text = re.sub(rf"\b({fields})\b", lambda m: "--" + m.group(1).replace("_", "-"), text[len("TrainConfig: "):])
+    return text.replace("--nesterov True", "--nesterov").replace("--nesterov False", "--no-nesterov")
 
 
 def _epochs(n):
@@ -171,18 +177,25 @@ def _resume(args, given):
     if dataset is not None and dataset != saved["dataset"]:
         return _error("train", f"--dataset {dataset}: the run in {run_dir} was trained on "
                                f"{printable(saved['dataset'])}, and resuming cannot change it")
+    wrong_length = TrainConfig.resume_epochs_error(saved, given.get("epochs"))
+    if wrong_length:  # whether or not the run is complete
+        raise ValueError(wrong_length)
+    ignored = sorted(set(given) - set(RESUME_OVERRIDES) - {"out", "dataset"})
+    if args.resume and "out" in given and Path(given["out"]).resolve() != run_dir.resolve():
+        ignored.append("out")  # --resume CKPT names the run; an --out elsewhere would be dropped
+    if ignored:
+        print(f"note: resuming uses the run's saved settings; ignoring --{', --'.join(ignored)}".replace("_", "-"))
     planned = given.get("epochs", saved["epochs"])
     if state["epoch"] >= planned:
         for name in _catch_up_logs(run_dir, state):
             print(f"rewrote {run_dir / name} from the checkpoint (it lagged behind)")
         longer = ("pass --epochs N to train longer" if saved["schedule"] == "none" else
                   "its learning-rate schedule has ended; start a new run to train longer")
-        print(f"{Path(path)} already completed {state['epoch']} of {_epochs(planned)}; {longer}")
+        done = (f"{state['epoch']} of {_epochs(planned)}" if state["epoch"] == planned else
+                f"{_epochs(state['epoch'])}, more than --epochs {planned}")
+        print(f"{Path(path)} already completed {done}; {longer}")
         return 0
     check_writable(run_dir)
-    ignored = sorted(set(given) - set(RESUME_OVERRIDES) - {"out", "dataset"})
-    if ignored:
-        print(f"note: resuming uses the run's saved settings; ignoring --{', --'.join(ignored)}".replace("_", "-"))
     # the dataset is downloaded only when the user named it (--dataset), never on the checkpoint's say-so
     return Trainer.from_checkpoint(path, log_writers=[write_curves], download=dataset is not None,
                                    **{k: v for k, v in given.items() if k in RESUME_OVERRIDES})

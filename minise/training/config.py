@@ -71,6 +71,9 @@ class TrainConfig:
         if self.dataset not in DATASETS:
             raise ValueError(f"TrainConfig: unknown dataset {self.dataset!r}; expected one of {DATASETS}")
         values = dataclasses.asdict(self)
+        # the fields a user set: kept on the result, so that resolving twice checks the same thing
+        given = getattr(self, "_given", None)
+        given = {key for key, value in values.items() if value is not None} if given is None else given
         defaults = dict(DATASET_DEFAULTS[self.dataset])
         optimizer = values["optimizer"] or defaults["optimizer"]
         if optimizer in ("adam", "adamw"):
@@ -80,7 +83,29 @@ class TrainConfig:
                 values[key] = value
         config = TrainConfig(**values)
         config._check()
+        config._check_unused(given)
+        config._given = frozenset(given)
         return config
+
+    def _check_unused(self, given):
+        """Refuse a field that was set (``given``) but that this optimiser or schedule would silently ignore."""
+        if self.optimizer in ("adam", "adamw"):
+            unused = [f"{key} {getattr(self, key)}" for key in ("momentum", "nesterov") if key in given]
+            if unused:
+                raise ValueError(f"TrainConfig: {' and '.join(unused)} {'has' if len(unused) == 1 else 'have'} "
+                                 f"no effect with optimizer {self.optimizer}: Adam's betas play that role (as in "
+                                 f"PyTorch); {'it applies' if len(unused) == 1 else 'they apply'} with optimizer sgd")
+        elif "momentum" in given and self.schedule == "onecycle":
+            raise ValueError(f"TrainConfig: momentum {self.momentum:g} has no effect with schedule onecycle, "
+                             "which cycles it between 0.95 and 0.85 (as PyTorch's OneCycleLR does); "
+                             "to set it, choose schedule cosine, step or none")
+        elif self.nesterov and "nesterov" in given and self.momentum == 0:
+            raise ValueError("TrainConfig: nesterov True needs momentum > 0 (as in PyTorch's SGD), got momentum 0")
+        if "warmup_epochs" in given and self.warmup_epochs > 0 and self.schedule in ("onecycle", "none"):
+            raise ValueError(f"TrainConfig: warmup_epochs {self.warmup_epochs:g} has no effect with schedule "
+                             f"{self.schedule}: only the cosine and step schedules have a warmup"
+                             + (" (onecycle ramps the learning rate up by itself)" if self.schedule == "onecycle"
+                                else "") + "; drop it or choose schedule cosine or step")
 
     def _check(self):
         choices = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "augment": AUGMENTATIONS}
@@ -103,6 +128,16 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: seed must be an integer >= 0, got {self.seed!r}")
         backend.parse_device(self.device)
 
+    @staticmethod
+    def resume_epochs_error(saved, epochs):
+        """Why a saved run (its config dict ``saved``) cannot run for ``epochs``, or None when it can: a learning-rate
+        schedule is planned for the run's number of epochs; only a run without one (schedule "none") changes length."""
+        if epochs is None or epochs == saved["epochs"] or saved["schedule"] == "none":
+            return None
+        return (f"resume: this run's {saved['schedule']} learning-rate schedule was planned for {saved['epochs']} "
+                f"epoch{'' if saved['epochs'] == 1 else 's'}, so it cannot run for {epochs}; start a new run with "
+                f"--epochs {epochs} (changing the length of a run works with --schedule none)")
+
     def to_dict(self):
         return dataclasses.asdict(self)
 
@@ -112,7 +147,10 @@ class TrainConfig:
 
         Raises ValueError naming the field when a value has the wrong type
         (a number for ``model``, a string for ``lr``...), so a damaged or
-        hostile checkpoint fails here, with its field named.
+        hostile checkpoint fails here, with its field named. A dict holding every
+        field (a run's ``config.json``, written by :meth:`to_dict`) is that run's
+        resolved settings, checked when it started: :meth:`resolved` does not refuse
+        its unused values again (a default run's momentum 0.9 under onecycle).
         """
         known = {f.name: f.type for f in dataclasses.fields(cls)}
         kept = {k: v for k, v in values.items() if k in known}
@@ -122,7 +160,10 @@ class TrainConfig:
                                       (isinstance(value, bool) and bool not in allowed)):
                 raise ValueError(f"TrainConfig: {key} must be {' or '.join(t.__name__ for t in allowed)}, "
                                  f"got {type(value).__name__} {value!r:.60}")
-        return cls(**kept)
+        config = cls(**kept)
+        if len(kept) == len(known):
+            config._given = frozenset()
+        return config
 
 
 _FIELD_TYPES = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}

@@ -163,17 +163,14 @@ class Trainer:
             raise ValueError(f"resume: cannot change {', '.join(bad)} of a saved run (only {RESUME_OVERRIDES}); "
                              "start a new run with a new --out instead")
         values = dict(state["config"])
-        epochs = overrides.get("epochs")
-        if epochs is not None and epochs != values["epochs"] and values["schedule"] != "none":
-            raise ValueError(
-                f"resume: this run's {values['schedule']} learning-rate schedule was planned for "
-                f"{values['epochs']} epoch{'' if values['epochs'] == 1 else 's'}, so it cannot run for {epochs}; "
-                f"start a new run with --epochs {epochs} "
-                "(changing the length of a run works with --schedule none)")
+        if TrainConfig.resume_epochs_error(values, overrides.get("epochs")):
+            raise ValueError(TrainConfig.resume_epochs_error(values, overrides.get("epochs")))
         values["out"] = str(path.parent)
         values["data_dir"] = None  # a place to read (or download into) comes from the caller, never the file
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(TrainConfig.from_dict(values), callbacks=callbacks, loss_fn=loss_fn, log_writers=log_writers,
+        config = TrainConfig.from_dict(values)
+        config._given = frozenset()  # the run's own settings, checked when it started: none was set for this resume
+        return cls(config, callbacks=callbacks, loss_fn=loss_fn, log_writers=log_writers,
                    download=download, _checkpoint=state, _checkpoint_path=path)
 
     # --- state -------------------------------------------------------------------
