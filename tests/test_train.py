@@ -309,3 +309,20 @@ def test_checkpoints_hold_every_documented_field(tiny_data, tmp_path):
         assert key in state, key
     assert state["rng"]["minise"] == backend.get_rng_state()
     assert state["config"]["model"] == "se_resnet20" and state["metrics"] == result.metrics
+
+
+@pytest.mark.parametrize("warmup, says", [(1, "schedule cosine (warmup 1 epoch)"), (2, "(warmup 2 epochs)"),
+                                          (0.5, "(warmup 0.5 epochs)")])
+def test_the_run_header_counts_warmup_epochs_in_english(warmup, says, tiny_data, tmp_path, capsys):
+    config = TrainConfig(out=str(tmp_path / "run"), **{**FAST, "epochs": 3}, schedule="cosine", warmup_epochs=warmup)
+    Trainer(config)._print_header()
+    assert says in capsys.readouterr().out
+
+
+def test_the_confusion_table_keeps_its_accuracy_column_aligned_at_100_percent():
+    from minise.training.evaluate import format_confusion
+
+    matrix = np.array([[5, 0, 0], [1, 3, 1], [0, 0, 4]])
+    lines = format_confusion(matrix, ["cat", "dog", "bird"]).splitlines()[2:]
+    assert [line[-7:] for line in lines] == [" 100.0%", "  60.0%", " 100.0%"]
+    assert len({len(line) for line in lines}) == 1

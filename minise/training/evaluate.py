@@ -59,5 +59,5 @@ def format_confusion(matrix, classes):
     for i, name in enumerate(classes):
         recall = matrix[i, i] / max(matrix[i].sum(), 1)
         lines.append(f"{i:>2} {name:<{name_width}} | " + "".join(f"{int(v):>{cell}}" for v in matrix[i])
-                     + f"   {100 * recall:5.1f}%")
+                     + f"   {100 * recall:6.1f}%")   # 100.0% fits: the column stays aligned
     return "\n".join(lines)

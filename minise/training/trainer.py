@@ -416,8 +416,8 @@ class Trainer:
     def _print_header(self):
         c = self.config
         n_params = sum(p.numel() for _, p in self.named_parameters)
-        schedule = c.schedule + (f" (warmup {c.warmup_epochs:g} epochs)" if c.warmup_epochs and
-                                 c.schedule in ("cosine", "step") else "")
+        schedule = c.schedule + (f" (warmup {c.warmup_epochs:g} epoch{'' if c.warmup_epochs == 1 else 's'})"
+                                 if c.warmup_epochs and c.schedule in ("cosine", "step") else "")
         nesterov = " nesterov" if c.nesterov and c.momentum > 0 else ""
         momentum = "0.95-0.85 (cycled by onecycle)" if c.schedule == "onecycle" else f"{c.momentum:g}"
         optimizer = c.optimizer + (f" momentum {momentum}{nesterov}" if c.optimizer == "sgd" else "")
