@@ -568,6 +568,26 @@ def test_a_ckpt_that_is_there_but_no_regular_file_is_refused_saying_what_it_is(t
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ckpt"]   # nothing written (no .safetensors, no PNG)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="needs /dev/zero, mkfifo")
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "broken link"])
+def test_train_resume_of_a_ckpt_that_is_no_regular_file_says_what_it_is(tmp_path, capsys, kind):
+    # "no checkpoint at zero.ckpt: pass a run folder holding last.ckpt, or a .ckpt file", exit 2, for each
+    typed = tmp_path / "x.ckpt"
+    hint = "pass a .ckpt file minise wrote, or a run folder (its last.ckpt)"
+    if kind == "dev-zero":
+        typed.symlink_to("/dev/zero")
+        code, line = common.EXIT_BAD_FILE, f"{typed} is a device (a link to /dev/zero), not a regular file: {hint}"
+    elif kind == "fifo":
+        os.mkfifo(typed)
+        code, line = common.EXIT_BAD_FILE, f"{typed} is a pipe, not a regular file: {hint}"
+    else:
+        typed.symlink_to(tmp_path / "gone.ckpt")
+        code, line = common.EXIT_USAGE, f"no checkpoint at {typed}: it is a broken link (to {tmp_path / 'gone.ckpt'})"
+    got, out, err = _run(["train", "--resume", str(typed)], capsys)
+    assert (got, err) == (code, f"minise train: error: {line}\n") and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ckpt"]
+
+
 @pytest.mark.parametrize("name", ["afile.bin", "metrics.csv"])
 def test_plot_of_a_file_that_is_not_a_checkpoint_names_it_and_says_what_plot_takes(runs, tmp_path, capsys, name):
     # afile.bin said "nothing to plot in .: no metrics.csv yet"; RUN/metrics.csv was quietly read as RUN

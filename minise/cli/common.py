@@ -188,6 +188,19 @@ def not_regular(path):
     return kind + link
 
 
+def refuse_no_file(typed, folder_rule):
+    """Raise when something is at ``typed`` but it is neither a regular file nor a folder: a device (a link
+    to /dev/zero, which could be read forever), a pipe or a socket raise CheckpointError (exit 3), a broken
+    link FileNotFoundError (exit 2); each names ``typed`` and what to pass (``folder_rule``: which
+    checkpoint of a run folder the command takes)."""
+    kind = not_regular(typed)
+    if kind is not None and not Path(typed).is_dir():
+        if kind.startswith("a broken link"):
+            raise FileNotFoundError(f"no checkpoint at {typed}: it is {kind}")
+        raise CheckpointError(f"{typed} is {kind}, not a regular file: pass a .ckpt file minise wrote, or a run "
+                              f"folder {folder_rule}")
+
+
 def checkpoint_at(typed, which="best"):
     """The checkpoint that ``CKPT`` as typed names (:func:`minise.training.find_checkpoint`: a .ckpt file, or
     a run folder's best.ckpt, else its last.ckpt), after refusing what is there but is no checkpoint file:
@@ -195,12 +208,7 @@ def checkpoint_at(typed, which="best"):
     ``*.ckpt`` that holds no checkpoint raise CheckpointError (a bad file, exit 3) saying what it is; a
     broken link raises FileNotFoundError (exit 2). The messages name ``typed``."""
     path = Path(typed)
-    kind = not_regular(path)
-    if kind is not None and not path.is_dir():
-        if kind.startswith("a broken link"):
-            raise FileNotFoundError(f"no checkpoint at {typed}: it is {kind}")
-        raise CheckpointError(f"{typed} is {kind}, not a regular file: pass a .ckpt file minise wrote, or a run "
-                              "folder (its best.ckpt, else its last.ckpt)")
+    refuse_no_file(typed, "(its best.ckpt, else its last.ckpt)")
     try:
         return find_checkpoint(path, which)
     except FileNotFoundError:

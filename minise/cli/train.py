@@ -13,7 +13,15 @@ from ..training import RESUME_OVERRIDES, TrainConfig, Trainer, default_run_dir, 
 from ..training.config import DATASET_DEFAULTS
 from ..training.metrics import check_metric_rows, logs_lag
 from ..viz import plot_curves, write_curves
-from .common import EXIT_INTERRUPTED, bad_data_dir, bad_number_flag, check_writable, plot_text, unwritable
+from .common import (
+    EXIT_INTERRUPTED,
+    bad_data_dir,
+    bad_number_flag,
+    check_writable,
+    plot_text,
+    refuse_no_file,
+    unwritable,
+)
 from .common import error as _error
 
 DATA_DIR_HELP = ("the data folder: a dataset's files are read from DIR itself or from its subfolder "
@@ -170,6 +178,7 @@ def _resume(args, given):
     if not path:
         return _error("train", "--resume needs a checkpoint or run folder: "
                                "--resume RUN_DIR/last.ckpt, or --resume --out RUN_DIR")
+    refuse_no_file(path, "(its last.ckpt)")    # a link to /dev/zero: said "no checkpoint at"
     state = load_checkpoint(path)
     run_dir = resolve_checkpoint_path(path).parent
     saved = state["config"]
