@@ -191,6 +191,12 @@ def empty_in_order(shape, order, dtype, xp=np):
     return buffer.transpose(tuple(int(i) for i in np.argsort(order)))
 
 
+def is_broadcast(a):
+    """True when an axis of ``a`` longer than 1 has stride 0: a broadcast view (``broadcast_to``, what
+    sum's backward hands on), whose elements repeat in memory, so that its strides set no layout."""
+    return any(n > 1 and not step for n, step in zip(a.shape, a.strides))
+
+
 def parse_device(device):
     """Normalise a device string: ``"cpu"`` -> ``("cpu", None)``, ``"cuda:1"`` -> ``("cuda", 1)``."""
     if device is None:

@@ -258,7 +258,7 @@ def _on_pool(body, chunks, alone):
 
 
 def _split_axis(shape):
-    """The axis to cut: the batch axis 0, or axis 1 when axis 0 is too short to share out."""
+    """The axis to cut: 0 (the batch, or elementwise's outermost axis in memory), or 1 when 0 is too short."""
     return 1 if len(shape) > 1 and shape[0] < get_num_threads() else 0
 
 
@@ -294,7 +294,7 @@ def _allocate_result(arrays, dtype):
     op after the SE block would read two layouts (docs/benchmarks.md#one-layout)."""
     shape = np.broadcast_shapes(*(a.shape for a in arrays))
     for a in sorted(arrays, key=lambda a: -a.size):    # stable: the first of equal size
-        if a.shape == shape and all(step or n <= 1 for step, n in zip(a.strides, a.shape)):
+        if a.shape == shape and not backend.is_broadcast(a):
             return np.empty_like(a, dtype=dtype)
     it = np.nditer(arrays + [None], flags=["zerosize_ok"], order="K",
                    op_flags=[["readonly"]] * len(arrays) + [["writeonly", "allocate"]],

@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import parallel
 from ..autograd import Function
-from ..backend import empty_in_order, get_array_module, memory_order
+from ..backend import empty_in_order, get_array_module, is_broadcast, memory_order
 from ..tensor import as_tensor
 from .arithmetic import _float_input
 from .dims import dim_index
@@ -48,7 +48,7 @@ def _zeros_for(x):
     over an SE-ResNet's activations (one core of an AMD EPYC, NumPy 2.4: docs/benchmarks.md#relu). The longer the
     block, the longer NumPy's inner loop: (N, 1, H, W) of zeros beat (H, W) by 1.4x.
     """
-    if get_array_module(x) is not np or x.ndim < 2 or any(n > 1 and not step for n, step in zip(x.shape, x.strides)):
+    if get_array_module(x) is not np or x.ndim < 2 or is_broadcast(x):
         return 0                              # a broadcast x: zeros laid out as x would set y's layout
     order = memory_order(x)
     shape, size = [1] * x.ndim, 1

@@ -242,13 +242,13 @@ class GlobalAvgPool2d(Function):
         _check_4d(x.shape, "global_avg_pool2d")
         self.save_for_backward(x.shape)
         self.order = memory_order(x)   # backward's gx is laid out as x (PyTorch: empty_like(x))
-        N, C, H, W = x.shape
+        (N, C, H, W), xp = x.shape, get_array_module(x)
         if H * W == 0:                      # the mean of nothing: NaN, as in PyTorch (NumPy warned)
-            return get_array_module(x).full((N, C), np.nan, dtype=x.dtype)
+            return xp.full((N, C), np.nan, dtype=x.dtype)
         acc = accumulate_dtype(x.dtype)
         if acc != x.dtype:  # float16 is summed in float32, as PyTorch
             return x.mean(axis=(2, 3), dtype=acc).astype(x.dtype, copy=False)
-        if get_array_module(x) is np and H * W <= 1024:   # float32, float64: one einsum (see above)
+        if xp is np and H * W <= 1024:      # float32, float64: one einsum (see above)
             return np.einsum("ncm->nc", x.reshape(N, C, H * W)) / x.dtype.type(H * W)
         return parallel.reduce("mean", x, axis=(2, 3))   # x.mean(axis=(2, 3), dtype=x.dtype), on every core
 
