@@ -33,11 +33,11 @@ def _defaults_table():
     """The per-dataset defaults, one line per dataset, for ``minise train --help``."""
     lines = []
     for name, d in DATASET_DEFAULTS.items():
-        warmup = f" (warmup {d['warmup_epochs']:g} epoch)" if d["warmup_epochs"] else ""
-        momentum = "0.95-0.85 (cycled by onecycle)" if d["schedule"] == "onecycle" else f"{d['momentum']:g}"
+        momentum = TrainConfig.describe_momentum(d["schedule"], d["momentum"])
+        schedule = TrainConfig.describe_schedule(d["schedule"], d["warmup_epochs"])
         lines.append(f"  {name:<14} {d['epochs']} epochs, batch {d['batch_size']}, {d['optimizer']} lr {d['lr']:g} "
                      f"momentum {momentum}{' nesterov' if d['nesterov'] else ''}, weight decay "
-                     f"{d['weight_decay']:g}, schedule {d['schedule']}{warmup}, augment {d['augment']}")
+                     f"{d['weight_decay']:g}, schedule {schedule}, augment {d['augment']}")
     return "\n".join(lines)
 
 

@@ -129,6 +129,19 @@ class TrainConfig:
         backend.parse_device(self.device)
 
     @staticmethod
+    def describe_schedule(schedule, warmup_epochs):
+        """``cosine (warmup 1 epoch)``: the schedule as the run header and ``minise train --help`` print it,
+        with its warmup where the schedule has one (cosine, step)."""
+        if not warmup_epochs or schedule not in ("cosine", "step"):
+            return schedule
+        return f"{schedule} (warmup {warmup_epochs:g} epoch{'' if warmup_epochs == 1 else 's'})"
+
+    @staticmethod
+    def describe_momentum(schedule, momentum):
+        """SGD's momentum as the run header and ``minise train --help`` print it: onecycle cycles it."""
+        return "0.95-0.85 (cycled by onecycle)" if schedule == "onecycle" else f"{momentum:g}"
+
+    @staticmethod
     def resume_epochs_error(saved, epochs):
         """Why a saved run (its config dict ``saved``) cannot run for ``epochs``, or None when it can: a learning-rate
         schedule is planned for the run's number of epochs; only a run without one (schedule "none") changes length."""

@@ -163,8 +163,9 @@ class Trainer:
             raise ValueError(f"resume: cannot change {', '.join(bad)} of a saved run (only {RESUME_OVERRIDES}); "
                              "start a new run with a new --out instead")
         values = dict(state["config"])
-        if TrainConfig.resume_epochs_error(values, overrides.get("epochs")):
-            raise ValueError(TrainConfig.resume_epochs_error(values, overrides.get("epochs")))
+        wrong_length = TrainConfig.resume_epochs_error(values, overrides.get("epochs"))
+        if wrong_length:
+            raise ValueError(wrong_length)
         values["out"] = str(path.parent)
         values["data_dir"] = None  # a place to read (or download into) comes from the caller, never the file
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -416,10 +417,9 @@ class Trainer:
     def _print_header(self):
         c = self.config
         n_params = sum(p.numel() for _, p in self.named_parameters)
-        schedule = c.schedule + (f" (warmup {c.warmup_epochs:g} epoch{'' if c.warmup_epochs == 1 else 's'})"
-                                 if c.warmup_epochs and c.schedule in ("cosine", "step") else "")
+        schedule = TrainConfig.describe_schedule(c.schedule, c.warmup_epochs)
         nesterov = " nesterov" if c.nesterov and c.momentum > 0 else ""
-        momentum = "0.95-0.85 (cycled by onecycle)" if c.schedule == "onecycle" else f"{c.momentum:g}"
+        momentum = TrainConfig.describe_momentum(c.schedule, c.momentum)
         optimizer = c.optimizer + (f" momentum {momentum}{nesterov}" if c.optimizer == "sgd" else "")
         steps = f"{self.steps_per_epoch} step{'' if self.steps_per_epoch == 1 else 's'}"
         verb = f"resuming after epoch {self.epoch}" if self.epoch else "training"
