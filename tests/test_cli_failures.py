@@ -539,20 +539,27 @@ def test_a_best_ckpt_that_is_not_a_regular_file_is_refused_not_skipped_for_last_
 REGULAR_HINT = "pass a .ckpt file minise wrote, or a run folder (its best.ckpt, else its last.ckpt)"
 
 
+def _no_regular_ckpt(tmp_path, kind, hint):
+    """x.ckpt made a link to /dev/zero, a fifo or a broken link: (its path, the exit code and the error line
+    expected for it; ``hint`` ends the line of the first two)."""
+    typed = tmp_path / "x.ckpt"
+    if kind == "dev-zero":
+        typed.symlink_to("/dev/zero")
+        return typed, common.EXIT_BAD_FILE, f"{typed} is a device (a link to /dev/zero), not a regular file: {hint}"
+    if kind == "fifo":
+        os.mkfifo(typed)
+        return typed, common.EXIT_BAD_FILE, f"{typed} is a pipe, not a regular file: {hint}"
+    typed.symlink_to(tmp_path / "gone.ckpt")
+    return typed, common.EXIT_USAGE, f"no checkpoint at {typed}: it is a broken link (to {tmp_path / 'gone.ckpt'})"
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="needs /dev/zero, mkfifo")
 @pytest.mark.parametrize("kind", ["dev-zero", "fifo", "folder", "broken link"])
 @pytest.mark.parametrize("command", ["eval", "export", "plot"])
 def test_a_ckpt_that_is_there_but_no_regular_file_is_refused_saying_what_it_is(tmp_path, capsys, command, kind):
     # all said "no checkpoint at zero.ckpt: pass a .ckpt file, ...", exit 2: something IS there
-    typed = tmp_path / "x.ckpt"
-    if kind == "dev-zero":
-        typed.symlink_to("/dev/zero")
-        code = common.EXIT_BAD_FILE
-        line = f"{typed} is a device (a link to /dev/zero), not a regular file: {REGULAR_HINT}"
-    elif kind == "fifo":
-        os.mkfifo(typed)
-        code, line = common.EXIT_BAD_FILE, f"{typed} is a pipe, not a regular file: {REGULAR_HINT}"
-    elif kind == "folder":
+    if kind == "folder":
+        typed = tmp_path / "x.ckpt"
         typed.mkdir()
         code, line = common.EXIT_BAD_FILE, (f"{typed} is a folder, not a checkpoint file, and holds no best.ckpt or "
                                             "last.ckpt: pass a .ckpt file minise wrote, or a run folder")
@@ -560,8 +567,7 @@ def test_a_ckpt_that_is_there_but_no_regular_file_is_refused_saying_what_it_is(t
             code, line = common.EXIT_USAGE, (f"nothing to plot in {typed}: no metrics.csv yet (and no excitations.npz; "
                                              "--excitations measures them from a checkpoint)")
     else:
-        typed.symlink_to(tmp_path / "gone.ckpt")
-        code, line = common.EXIT_USAGE, f"no checkpoint at {typed}: it is a broken link (to {tmp_path / 'gone.ckpt'})"
+        typed, code, line = _no_regular_ckpt(tmp_path, kind, REGULAR_HINT)
     argv = [command, str(typed)] + ([str(tmp_path / "x.safetensors")] if command == "export" else [])
     got, out, err = _run(argv, capsys)
     assert (got, err) == (code, f"minise {command}: error: {line}\n") and out == ""
@@ -572,17 +578,8 @@ def test_a_ckpt_that_is_there_but_no_regular_file_is_refused_saying_what_it_is(t
 @pytest.mark.parametrize("kind", ["dev-zero", "fifo", "broken link"])
 def test_train_resume_of_a_ckpt_that_is_no_regular_file_says_what_it_is(tmp_path, capsys, kind):
     # "no checkpoint at zero.ckpt: pass a run folder holding last.ckpt, or a .ckpt file", exit 2, for each
-    typed = tmp_path / "x.ckpt"
     hint = "pass a .ckpt file minise wrote, or a run folder (its last.ckpt)"
-    if kind == "dev-zero":
-        typed.symlink_to("/dev/zero")
-        code, line = common.EXIT_BAD_FILE, f"{typed} is a device (a link to /dev/zero), not a regular file: {hint}"
-    elif kind == "fifo":
-        os.mkfifo(typed)
-        code, line = common.EXIT_BAD_FILE, f"{typed} is a pipe, not a regular file: {hint}"
-    else:
-        typed.symlink_to(tmp_path / "gone.ckpt")
-        code, line = common.EXIT_USAGE, f"no checkpoint at {typed}: it is a broken link (to {tmp_path / 'gone.ckpt'})"
+    typed, code, line = _no_regular_ckpt(tmp_path, kind, hint)
     got, out, err = _run(["train", "--resume", str(typed)], capsys)
     assert (got, err) == (code, f"minise train: error: {line}\n") and out == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.ckpt"]
@@ -704,23 +701,24 @@ def test_export_onto_a_folder_made_after_the_check_names_out_not_the_temp_file(r
                                          ("--device", "cpu"), ("--subset", "8")])
 def test_plot_refuses_a_flag_only_excitations_reads_without_it(runs, tmp_path, capsys, flag, value):
     # `minise plot RUN --checkpoint last` redrew the curves and said nothing of the flag
-    run = _copy(runs[0], tmp_path)
-    before = _snapshot(run)
-    code, out, err = _run(["plot", str(run), flag, value], capsys)
-    assert (code, out) == (common.EXIT_USAGE, "")
-    assert err == (f"minise plot: error: {flag} {value} needs --excitations: without it, minise plot only redraws "
-                   "the run's pictures from the numbers it saved\n")
-    assert _snapshot(run) == before
+    _assert_plot_refused(_copy(runs[0], tmp_path), [flag, value], capsys,
+                         f"{flag} {value} needs --excitations: without it, minise plot only redraws the run's "
+                         "pictures from the numbers it saved")
 
 
 def test_plot_classes_without_excitations_needs_numbers_to_redraw(runs, tmp_path, capsys):
     # --classes chooses the classes of excitations.png: redrawn from excitations.npz, else silently ignored
     run = _copy(runs[0], tmp_path)
+    _assert_plot_refused(run, ["--classes", "0,1"], capsys,
+                         f"--classes 0,1 needs --excitations here: {run} has no excitations.npz to redraw")
+
+
+def _assert_plot_refused(run, flags, capsys, message):
+    """``minise plot RUN FLAGS`` is the one line ``message``, exit 2, and leaves the run folder as it was."""
     before = _snapshot(run)
-    code, out, err = _run(["plot", str(run), "--classes", "0,1"], capsys)
+    code, out, err = _run(["plot", str(run), *flags], capsys)
     assert (code, out) == (common.EXIT_USAGE, "")
-    assert err == (f"minise plot: error: --classes 0,1 needs --excitations here: {run} has no excitations.npz "
-                   "to redraw\n")
+    assert err == f"minise plot: error: {message}\n"
     assert _snapshot(run) == before
 
 
