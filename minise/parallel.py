@@ -188,6 +188,18 @@ def _workers():
         return _pool
 
 
+def _forget_the_pool_in_a_child():
+    """After ``os.fork()`` the child has only the thread that forked: none of the pool's workers. It
+    starts a pool of its own on first use (it waited forever for the parent's workers before)."""
+    global _pool, _pool_lock, _blas_lock
+    _pool, _pool_lock, _blas_lock = None, threading.Lock(), threading.Lock()   # a lock held at the fork stays held
+    _blas_single["callers"] = 0
+
+
+if hasattr(os, "register_at_fork"):      # POSIX; Windows starts processes afresh
+    os.register_at_fork(after_in_child=_forget_the_pool_in_a_child)
+
+
 _worker_cpu, _worker_cpu_lock = [0.0], threading.Lock()   # CPU seconds the workers spent in chunks (profiler)
 
 

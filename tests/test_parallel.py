@@ -7,6 +7,7 @@ step run on 1 thread (bit for bit whatever ``set_num_threads`` says, BLAS's thre
 included; within float32 rounding where BLAS splits a GEMM: a conv on a single image).
 """
 
+import os
 import threading
 
 import numpy as np
@@ -138,6 +139,33 @@ def test_a_parallel_call_inside_a_chunk_runs_on_that_thread():
 
     parallel.parallel_for(4, body, dst)
     np.testing.assert_array_equal(dst, 1)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_starts_a_pool_of_its_own():
+    # The child of os.fork() has none of the parent's worker threads: it waited forever for them.
+    parallel.set_num_threads(2)
+    x = np.arange(8 * 256 * 256, dtype=np.float32).reshape(8, 256, 256)
+    parallel.copyto(np.empty_like(x), x)                  # the parent's pool is running
+    pid = os.fork()
+    if pid == 0:                                          # the child: report by exit status only
+        code = 1
+        try:
+            y = np.empty_like(x)
+            parallel.copyto(y, x + 1)                     # 2 M elements: cut in two, on a new pool
+            code = 0 if np.array_equal(y, x + 1) and parallel._pool is not None else 2
+        finally:
+            os._exit(code)
+    for _ in range(600):                                  # up to 60 s
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        threading.Event().wait(0.1)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung in parallel.copyto")
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_two_program_threads_can_use_the_pool_at_once():
