@@ -375,3 +375,12 @@ def test_every_written_file_is_fsynced_before_it_is_renamed_into_place(tmp_path,
     assert ("fsync", inode) in events[:events.index(("replace", inode))], events
     folder = os.stat(tmp_path).st_ino      # and the folder after the rename, so the rename itself survives
     assert ("fsync", folder) in events[events.index(("replace", inode)):], events
+
+
+@pytest.mark.parametrize("name", ["a" * 245 + ".ckpt", "é" * 122 + ".ckpt"], ids=["ascii-250", "utf8-249-bytes"])
+@pytest.mark.parametrize("write", WRITERS, ids=lambda w: w.__name__)
+def test_every_writer_takes_a_name_as_long_as_the_file_system_does(tmp_path, write, name):
+    # the temporary file's name is 21 bytes longer: a 240-byte name failed with "File name too long"
+    assert len(name.encode()) <= 255
+    write(tmp_path / name)
+    assert os.listdir(tmp_path) == [name] and (tmp_path / name).stat().st_size > 0

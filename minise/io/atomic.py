@@ -8,7 +8,8 @@ mode; safetensors' writer makes its files 0600), then ``os.replace`` renames it
 over the old one (a rename within one folder is atomic) and the folder itself
 is synced, so the rename survives a power cut.
 
-Temporary files are named ``.<name>.<pid>.<8 hex>.tmp``. A process killed with
+Temporary files are named ``.<name>.<pid>.<8 hex>.tmp`` (``<name>`` cut short where the
+whole would pass the file system's 255 bytes). A process killed with
 SIGKILL (or a power cut) mid-write cannot remove its own; the next atomic write
 into the same folder removes every such file whose process is gone
 (:func:`remove_stale_temps`), so none accumulate.
@@ -28,8 +29,18 @@ TEMP_PATTERN = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[0-9a-f]{8}\.tm
                           r"|^\.(?P<old>.+)\.tmp-(?P<oldpid>\d+)$")
 
 
+# The longest file name most file systems take (ext4, XFS, btrfs, APFS, NTFS: 255 bytes or UTF-16 units).
+NAME_MAX = 255
+
+
 def _temp_name(path):
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    """``.<name>.<pid>.<8 hex>.tmp`` next to ``path``; ``<name>`` cut short (at a character boundary)
+    where the whole would pass ``NAME_MAX`` bytes, so that any name the file system takes for ``path``
+    also gets a temporary file (a 240-byte name failed with "File name too long")."""
+    tail = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    room = NAME_MAX - 1 - len(tail)
+    name = path.name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return path.with_name(f".{name}{tail}")
 
 
 def _alive(pid):
