@@ -533,7 +533,7 @@ def test_a_best_ckpt_that_is_not_a_regular_file_is_refused_not_skipped_for_last_
     argv = [command, str(run)] + ([str(tmp_path / "x.safetensors")] if command == "export" else [])
     code, out, err = _run(argv, capsys)
     assert code == common.EXIT_BAD_FILE and out == ""
-    assert f"{run / 'best.ckpt'} is not a regular file" in err
+    assert f"{run / 'best.ckpt'} is a folder, not a regular file; expected a checkpoint minise wrote" in err
 
 
 REGULAR_HINT = "pass a .ckpt file minise wrote, or a run folder (its best.ckpt, else its last.ckpt)"

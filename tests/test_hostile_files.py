@@ -234,6 +234,30 @@ def test_a_folder_or_a_missing_file_is_an_os_error_not_a_content_error(tmp_path)
         ms.load(tmp_path / "missing.ckpt")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo") or not os.path.exists("/dev/zero"), reason="needs /dev/zero, mkfifo")
+@pytest.mark.parametrize("loader", ["find_checkpoint", "load_checkpoint", "load_model", "resume"])
+def test_the_python_api_says_what_a_checkpoint_path_is_when_it_is_no_regular_file(tmp_path, loader):
+    # a link to /dev/zero, a pipe: was FileNotFoundError "no checkpoint at ..." (something IS there)
+    from minise import training
+
+    call = {"find_checkpoint": training.find_checkpoint, "load_checkpoint": load_checkpoint,
+            "load_model": training.load_model, "resume": training.resume}[loader]
+    (tmp_path / "zero.ckpt").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "pipe.ckpt")
+    (tmp_path / "gone.ckpt").symlink_to(tmp_path / "nothing-here")
+    with pytest.raises(CheckpointError, match=r"zero\.ckpt is a device \(a link to /dev/zero\), not a regular file"):
+        call(tmp_path / "zero.ckpt")
+    with pytest.raises(CheckpointError, match=r"pipe\.ckpt is a pipe, not a regular file: pass a \.ckpt file"):
+        call(tmp_path / "pipe.ckpt")
+    with pytest.raises(FileNotFoundError, match=r"gone\.ckpt: it is a broken link \(to .*nothing-here\)"):
+        call(tmp_path / "gone.ckpt")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.ckpt").symlink_to("/dev/zero")       # a run folder whose checkpoint is a device
+    with pytest.raises(CheckpointError, match=r"last\.ckpt is a device \(a link to /dev/zero\), not a regular file"):
+        call(run)
+
+
 # --- training checkpoints: the schema ---------------------------------------------------
 def _checkpoint_state():
     return {"model": {"fc.weight": np.zeros((2, 3), np.float32)}, "optimizer": {"state": {}, "param_groups": []},

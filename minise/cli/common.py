@@ -26,14 +26,13 @@ import errno
 import math
 import os
 import pickle
-import stat
 import sys
 import tempfile
 from pathlib import Path
 
 from .. import backend
 from ..data import ChecksumError, DownloadError
-from ..io import CheckpointError, SerializationError, printable
+from ..io import CheckpointError, SerializationError, printable, refuse_non_regular
 from ..training import NonFiniteLossError, find_checkpoint
 
 EXIT_OK, EXIT_NON_FINITE, EXIT_USAGE, EXIT_BAD_FILE, EXIT_IO, EXIT_DOWNLOAD = 0, 1, 2, 3, 4, 5
@@ -171,34 +170,13 @@ def unwritable(command, what, folder):
     return None
 
 
-def not_regular(path):
-    """What ``path`` is when something is there but it is not a regular file: ``"a device (a link to
-    /dev/zero)"``, ``"a folder"``, ``"a pipe"``, ``"a socket"``, ``"a broken link (to x)"``; None when it is
-    a regular file (or a link to one) or nothing is there."""
-    if not os.path.lexists(path) or os.path.isfile(path):
-        return None
-    link = f" (a link to {os.readlink(path)})" if os.path.islink(path) else ""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return f"a broken link (to {os.readlink(path)})" if link else "not readable"
-    kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else
-            "a socket" if stat.S_ISSOCK(mode) else
-            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
-    return kind + link
-
-
 def refuse_no_file(typed, folder_rule):
-    """Raise when something is at ``typed`` but it is neither a regular file nor a folder: a device (a link
-    to /dev/zero, which could be read forever), a pipe or a socket raise CheckpointError (exit 3), a broken
-    link FileNotFoundError (exit 2); each names ``typed`` and what to pass (``folder_rule``: which
-    checkpoint of a run folder the command takes)."""
-    kind = not_regular(typed)
-    if kind is not None and not Path(typed).is_dir():
-        if kind.startswith("a broken link"):
-            raise FileNotFoundError(f"no checkpoint at {typed}: it is {kind}")
-        raise CheckpointError(f"{typed} is {kind}, not a regular file: pass a .ckpt file minise wrote, or a run "
-                              f"folder {folder_rule}")
+    """Raise when something is at ``typed`` but it is neither a regular file nor a folder
+    (:func:`minise.io.refuse_non_regular`, which the Python API's loaders call too): a device (a link
+    to /dev/zero, which could be read forever), a pipe or a socket raise CheckpointError (exit 3), a
+    broken link FileNotFoundError (exit 2); each names ``typed`` and what to pass (``folder_rule``:
+    which checkpoint of a run folder the command takes)."""
+    refuse_non_regular(typed, folder_rule)
 
 
 def checkpoint_at(typed, which="best"):

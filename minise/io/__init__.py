@@ -11,6 +11,8 @@ from .atomic import atomic_path, atomic_write_text, remove_stale_temps
 from .checkpoint import (
     CheckpointError,
     load_checkpoint,
+    not_regular,
+    refuse_non_regular,
     resolve_checkpoint_path,
     save_checkpoint,
     to_host,
@@ -22,4 +24,5 @@ from .text import printable
 
 __all__ = ["save", "load", "SerializationError", "atomic_path", "atomic_write_text", "remove_stale_temps",
            "save_checkpoint", "load_checkpoint", "validate_checkpoint", "CheckpointError",
-           "resolve_checkpoint_path", "to_host", "printable", "save_safetensors", "load_safetensors"]
+           "resolve_checkpoint_path", "not_regular", "refuse_non_regular", "to_host", "printable",
+           "save_safetensors", "load_safetensors"]

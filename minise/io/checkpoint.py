@@ -15,6 +15,8 @@ uses it: a missing key or a value of the wrong type raises
 :class:`CheckpointError` naming the file and the key, never a KeyError later.
 """
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "resolve_checkpoint_path",
+    "not_regular",
+    "refuse_non_regular",
 ]
 
 CHECKPOINT_FORMAT = "minise-checkpoint"
@@ -86,8 +90,9 @@ def load_checkpoint(path):
     """Load a checkpoint saved by :func:`save_checkpoint` and check it against :data:`SCHEMA`.
 
     Raises SerializationError when ``ms.load`` cannot read the file,
-    :class:`CheckpointError` when it reads but is not a usable checkpoint, and
-    FileNotFoundError when there is no file.
+    :class:`CheckpointError` when it reads but is not a usable checkpoint or when
+    ``path`` is a device, a pipe or a socket (:func:`refuse_non_regular`), and
+    FileNotFoundError when there is no file (or a broken link).
     """
     path = resolve_checkpoint_path(path)
     state = load(str(path))
@@ -161,11 +166,42 @@ def validate_checkpoint(state, path="<checkpoint>"):
                 raise CheckpointError(f"checkpoint {path}: normalize[{key!r}] must be a list of numbers")
 
 
+def not_regular(path):
+    """What ``path`` is when something is there but it is not a regular file: ``"a device (a link to
+    /dev/zero)"``, ``"a folder"``, ``"a pipe"``, ``"a socket"``, ``"a broken link (to x)"``; None when it is
+    a regular file (or a link to one) or nothing is there."""
+    if not os.path.lexists(path) or os.path.isfile(path):
+        return None
+    link = f" (a link to {os.readlink(path)})" if os.path.islink(path) else ""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return f"a broken link (to {os.readlink(path)})" if link else "not readable"
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file")
+    return kind + link
+
+
+def refuse_non_regular(path, folder_rule):
+    """Raise when something is at ``path`` but it is neither a regular file nor a folder. A device (a
+    link to /dev/zero, which could be read forever), a pipe or a socket: :class:`CheckpointError`
+    saying what it is; a broken link: FileNotFoundError. Each names ``path`` as given and what to pass
+    (``folder_rule``: which checkpoint of a run folder is read, e.g. "(its last.ckpt)")."""
+    kind = not_regular(path)
+    if kind is not None and not Path(path).is_dir():
+        if kind.startswith("a broken link"):
+            raise FileNotFoundError(f"no checkpoint at {path}: it is {kind}")
+        raise CheckpointError(f"{path} is {kind}, not a regular file: pass a .ckpt file minise wrote, or a run "
+                              f"folder {folder_rule}")
+
+
 def resolve_checkpoint_path(path):
     """A checkpoint file from a path that may also name a run folder (-> its last.ckpt)."""
     path = Path(path)
     if path.is_dir():
         path = path / "last.ckpt"
+    refuse_non_regular(path, "(its last.ckpt)")
     if not path.is_file():
         raise FileNotFoundError(
             f"no checkpoint at {path}: pass a run folder holding last.ckpt, or a .ckpt file"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.checkpoint import CheckpointError, load_checkpoint
+from ..io.checkpoint import CheckpointError, load_checkpoint, not_regular, refuse_non_regular
 from .builders import build_model, load_dataset, make_test_loader, normalization
 from .config import TrainConfig
 from .trainer import Trainer
@@ -25,7 +25,8 @@ def find_checkpoint(path, which="best"):
     """The checkpoint ``minise eval`` and ``minise plot`` read from ``path``: a .ckpt file as it is; a run
     folder's ``best.ckpt``, else its ``last.ckpt`` (``which="last"``: its last.ckpt).
 
-    Raises FileNotFoundError stating that rule, so the message fits every command that uses it.
+    Raises FileNotFoundError stating that rule, so the message fits every command that uses it;
+    CheckpointError when ``path`` (or the run folder's checkpoint) is a device, a pipe, a socket.
     """
     path = Path(path)
     rule = "pass a .ckpt file, or a run folder (its best.ckpt, else its last.ckpt)"
@@ -35,9 +36,10 @@ def find_checkpoint(path, which="best"):
             if (path / name).is_file():
                 return path / name
             if os.path.lexists(path / name):   # a device, a pipe, a folder: refused, not silently skipped
-                raise CheckpointError(f"{path / name} is not a regular file (a device, a pipe, a folder or a "
-                                      "broken link); expected a checkpoint minise wrote")
+                raise CheckpointError(f"{path / name} is {not_regular(path / name)}, not a regular file; expected "
+                                      "a checkpoint minise wrote")
         raise FileNotFoundError(f"no checkpoint in {path} (no {' or '.join(names)}): {rule}")
+    refuse_non_regular(path, "(its best.ckpt, else its last.ckpt)")   # a device, a pipe: says what it is
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: {rule}")
     return path
