@@ -852,3 +852,17 @@ def test_a_saved_runs_whole_config_resolves_again_though_onecycle_leaves_its_mom
     assert TrainConfig.from_dict(saved).resolved().to_dict() == saved
     with pytest.raises(ValueError, match="^TrainConfig: momentum 0.9 has no effect with schedule onecycle"):
         TrainConfig.from_dict({k: v for k, v in saved.items() if k != "seed"}).resolved()  # a partial dict: typed
+
+
+@pytest.mark.parametrize("damaged, content", [("excitations.npz", b"PK\x03\x04 cut short"),
+                                              ("grad_health.csv", b"epoch,step,param\n1,x\n")])
+def test_plot_reads_every_file_before_it_draws_any(runs, tmp_path, capsys, damaged, content):
+    # curves.png was redrawn, then the damaged file refused (exit 3): a half-done redraw behind an error
+    run = _copy(runs[0], tmp_path)
+    for png in run.glob("*.png"):
+        png.unlink()
+    (run / damaged).write_bytes(content)
+    before = _snapshot(run)
+    code, out, err = _run(["plot", str(run)], capsys)
+    assert code == common.EXIT_BAD_FILE and out == "" and f"{run / damaged}" in err and "delete it" in err, err
+    assert _snapshot(run) == before and not list(run.glob("*.png"))

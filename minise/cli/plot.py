@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import models
 from ..analysis import Excitations, excitations_per_class
+from ..debug import read_grad_health_csv
 from ..io import CheckpointError, SerializationError, printable
 from ..nn import SEBlock
 from ..training import find_checkpoint, load_model, read_lr, read_metrics
@@ -80,7 +81,8 @@ def run(args):
             return _error("plot", f"--classes takes comma-separated class indices like 0,3,7, got {args.classes!r}")
     numbers, config = run_dir / "excitations.npz", _config(run_dir / "config.json")
     wrote, run_model = [], None     # with --excitations: (the checkpoint's model, its name in messages)
-    if args.excitations:
+    metrics = lr = health = None    # every file is read and checked before anything is drawn:
+    if args.excitations:            # a damaged one leaves the run's pictures as they were
         ckpt = find_checkpoint(path, args.checkpoint or "best")
         model, state = load_model(ckpt, device=args.device or "cpu")
         run_model = (model, f"{state['config']['model']} (the model in {ckpt})")
@@ -98,18 +100,21 @@ def run(args):
     else:
         if (run_dir / "metrics.csv").exists():
             metrics = _read_log(run_dir / "metrics.csv", read_metrics)
-            if metrics:
-                wrote.append(plot_curves(metrics, run_dir / "curves.png", title=_title(config),
-                                         lr=_read_log(run_dir / "lr.csv", read_lr)))
-        health = run_dir / "grad_health.csv"
-        if health.exists():
-            wrote.append(_read_log(health, lambda p: plot_grad_health(p, run_dir / "grad_health.png")))
+            lr = _read_log(run_dir / "lr.csv", read_lr) if metrics else None
+        if (run_dir / "grad_health.csv").exists():
+            health = _read_log(run_dir / "grad_health.csv", _grad_health_records)
+    excitations = None
     if numbers.exists():
         excitations = _read_log(numbers, Excitations.load, MEASURE_AGAIN)
         _check_run_model(excitations, numbers, run_model or _config_model(config, run_dir))
         bad = [c for c in classes or () if not 0 <= c < len(excitations.classes)]
         if bad:
             return _error("plot", f"--classes {bad} out of range 0..{len(excitations.classes) - 1}")
+    if metrics:
+        wrote.append(plot_curves(metrics, run_dir / "curves.png", title=_title(config), lr=lr))
+    if health:
+        wrote.append(plot_grad_health(health, run_dir / "grad_health.png"))
+    if excitations is not None:
         excitations.classes = [plot_text(c) for c in excitations.classes]
         wrote.append(plot_excitations(excitations, run_dir / "excitations.png", classes=classes))
     if not wrote:
@@ -118,6 +123,14 @@ def run(args):
     for written in wrote:
         print(f"wrote {written}")
     return 0
+
+
+def _grad_health_records(path):
+    """The records of a run's grad_health.csv; ValueError when it holds none (nothing to draw)."""
+    records = read_grad_health_csv(path)
+    if not records:
+        raise ValueError("no records")
+    return records
 
 
 def _needs_excitations(args):
