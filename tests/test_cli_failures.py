@@ -11,6 +11,7 @@ import contextlib
 import errno
 import io
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -866,3 +867,24 @@ def test_plot_reads_every_file_before_it_draws_any(runs, tmp_path, capsys, damag
     code, out, err = _run(["plot", str(run)], capsys)
     assert code == common.EXIT_BAD_FILE and out == "" and f"{run / damaged}" in err and "delete it" in err, err
     assert _snapshot(run) == before and not list(run.glob("*.png"))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("log, damage, says", [
+    ("metrics.csv", "dev-zero", "metrics.csv is not a regular file; move it away to resume"),
+    ("lr.csv", "dev-zero", "lr.csv is damaged (ValueError: "),
+    ("lr.csv", b"epoch,step,lr\nfirst,1,0.1\n", "lr.csv is damaged (ValueError: "),
+    ("grad_health.csv", b"step,param\n1,w\n", "grad_health.csv is damaged (KeyError: "),
+], ids=["metrics-dev-zero", "lr-dev-zero", "lr-bad-epoch", "grad-health-no-epoch"])
+def test_resume_with_a_damaged_log_is_a_bad_file_exit_3_as_in_plot(runs, tmp_path, capsys, log, damage, says):
+    # was a ValueError, exit 2 ("bad input"); minise plot says exit 3 ("a bad file") for the same file
+    run = _copy(runs[1], tmp_path)
+    (run / log).unlink(missing_ok=True)
+    if damage == "dev-zero":
+        (run / log).symlink_to("/dev/zero")
+    else:
+        (run / log).write_bytes(damage)
+    code, out, err = _run(["train", "--resume", str(run)], capsys)
+    assert code == common.EXIT_BAD_FILE and f"{run / log}" in err and says in err, err
+    with pytest.raises(CheckpointError, match=re.escape(says)):
+        Trainer.from_checkpoint(run)

@@ -154,7 +154,9 @@ class Trainer:
         ``data_dir`` (default ``$MINISE_DATA`` or the cache), never the one
         saved in the checkpoint; ``download``: fetch the run's dataset if missing.
         Raises CheckpointError / SerializationError for a checkpoint that is
-        damaged or does not fit the run it describes.
+        damaged or does not fit the run it describes, and CheckpointError for a
+        log of the run folder (metrics.csv, lr.csv, grad_health.csv) that is
+        damaged or no regular file (both "a bad file": exit 3 on the command line).
         """
         path = resolve_checkpoint_path(path)
         state = load_checkpoint(path)
@@ -222,8 +224,8 @@ class Trainer:
         # rows of the interrupted epoch are dropped: it runs again
         metrics_csv = self.run_dir / "metrics.csv"
         if os.path.lexists(metrics_csv) and not metrics_csv.is_file():     # a device, a pipe, a folder
-            raise ValueError(f"{metrics_csv} is not a regular file; move it away to resume (the logs are "
-                             "written again from the checkpoint)")
+            raise CheckpointError(f"{metrics_csv} is not a regular file; move it away to resume (the logs are "
+                                  "written again from the checkpoint)")
         self.grad_health_rows = self._read_rows(self.run_dir / "grad_health.csv")
         self.lr_rows = self._read_rows(self.run_dir / "lr.csv")
 
@@ -235,8 +237,8 @@ class Trainer:
             with open_log(path) as f:     # a regular file of a sane size, or ValueError
                 return [row for row in csv.DictReader(f) if int(row["epoch"]) <= self.epoch]
         except (KeyError, TypeError, ValueError, csv.Error) as exc:
-            raise ValueError(f"{path} is damaged ({type(exc).__name__}: {exc}); move it away to resume "
-                             "without its earlier rows") from None
+            raise CheckpointError(f"{path} is damaged ({type(exc).__name__}: {exc}); move it away to resume "
+                                  "without its earlier rows") from None
 
     @property
     def lr(self):
