@@ -10,14 +10,16 @@ import json
 import math
 import os
 import pickle
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import minise as ms
 from minise import backend
-from minise.io import serialization
+from minise.io import atomic_path, remove_stale_temps, serialization
 from minise.io.serialization import SerializationError
 
 UNPICKLED = []
@@ -384,3 +386,16 @@ def test_every_writer_takes_a_name_as_long_as_the_file_system_does(tmp_path, wri
     assert len(name.encode()) <= 255
     write(tmp_path / name)
     assert os.listdir(tmp_path) == [name] and (tmp_path / name).stat().st_size > 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a file name of bytes that are no UTF-8: Linux file systems")
+@pytest.mark.parametrize("raw", [b"\xff", b"\xe9t\xe9.ckpt", b"\xff" * 255], ids=["one-byte", "latin-1", "255-bytes"])
+def test_a_temporary_file_keeps_the_bytes_of_a_name_that_is_no_utf8(tmp_path, raw):
+    # its <name> part dropped them: b"\xff" gave "..<pid>.<hex>.tmp", which TEMP_PATTERN read as an old temporary
+    # file without a process id, so another write into the folder removed it while it was being written
+    name = os.fsdecode(raw)
+    with atomic_path(tmp_path / name) as tmp:
+        Path(tmp).write_bytes(b"x")
+        assert remove_stale_temps(tmp_path) == []          # a live writer's file is kept
+        assert os.fsencode(tmp.name).startswith(b"." + raw[:200])
+    assert os.listdir(tmp_path) == [name] and (tmp_path / name).read_bytes() == b"x"

@@ -15,10 +15,12 @@ into the same folder removes every such file whose process is gone
 (:func:`remove_stale_temps`), so none accumulate.
 """
 
+import codecs
 import contextlib
 import os
 import re
 import secrets
+import sys
 from pathlib import Path
 
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "remove_stale_temps", "fsync_folder",
@@ -39,7 +41,13 @@ def _temp_name(path):
     also gets a temporary file (a 240-byte name failed with "File name too long")."""
     tail = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
     room = NAME_MAX - 1 - len(tail)
-    name = path.name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    name, raw = path.name, os.fsencode(path.name)
+    if len(raw) > room:
+        # an incremental decoder keeps back a character the cut splits; bytes that are no UTF-8 (a Latin-1
+        # name on Linux) stay as they are: dropped, b"\xff" left "..<pid>.<hex>.tmp", which TEMP_PATTERN
+        # reads as an old temporary file without a process id, removed by the next write into the folder
+        decoder = codecs.getincrementaldecoder(sys.getfilesystemencoding())(sys.getfilesystemencodeerrors())
+        name = decoder.decode(raw[:room], final=False)
     return path.with_name(f".{name}{tail}")
 
 
