@@ -189,11 +189,13 @@ def _workers():
 
 
 def _forget_the_pool_in_a_child():
-    """After ``os.fork()`` the child has only the thread that forked: none of the pool's workers. It
-    starts a pool of its own on first use (it waited forever for the parent's workers before)."""
-    global _pool, _pool_lock, _blas_lock
-    _pool, _pool_lock, _blas_lock = None, threading.Lock(), threading.Lock()   # a lock held at the fork stays held
-    _blas_single["callers"] = 0
+    """After ``os.fork()`` the child has only the thread that forked: none of the pool's workers (it waited
+    forever for them), none that held a lock or had BLAS on one thread (for_each_tile). It starts its own pool."""
+    global _pool, _pool_lock, _blas_lock, _worker_cpu_lock
+    _pool, _pool_lock, _blas_lock, _worker_cpu_lock = None, threading.Lock(), threading.Lock(), threading.Lock()
+    if _blas_single["callers"]:
+        _blas_single["callers"] = 0
+        backend.set_blas_threads(_blas_single["threads"] or get_num_threads())
 
 
 if hasattr(os, "register_at_fork"):      # POSIX; Windows starts processes afresh

@@ -168,6 +168,85 @@ def test_a_forked_child_starts_a_pool_of_its_own():
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def _exit_code_of_a_forked_child(child, seconds=30):
+    """Fork; the child runs ``child()`` (its result: the exit status, an exception: 1); the child's exit
+    status, or pytest.fail when it has not ended within ``seconds`` (then it is killed)."""
+    pid = os.fork()
+    if pid == 0:                                          # the child: report by exit status only
+        code = 1
+        try:
+            code = child()
+        finally:
+            os._exit(code)
+    for _ in range(seconds * 10):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        threading.Event().wait(0.1)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child hung")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_child_forked_while_a_worker_counts_its_cpu_time_does_not_hang():
+    # _worker_cpu_lock, which a worker takes after each chunk, stayed held in the child when a worker (of
+    # another program thread's call) held it at the fork: the child's first pooled call waited forever
+    parallel.set_num_threads(2)
+    x = np.arange(8 * 64 * 64, dtype=np.float32).reshape(8, 64, 64)
+    taken, forked = threading.Event(), threading.Event()
+
+    def worker_counting():
+        with parallel._worker_cpu_lock:
+            taken.set()
+            forked.wait(10)
+
+    holder = threading.Thread(target=worker_counting)
+    holder.start()
+    taken.wait(10)
+    try:
+        def child():
+            y = np.empty_like(x)
+            parallel.copyto(y, x + 1)
+            return 0 if np.array_equal(y, x + 1) else 2
+
+        code = _exit_code_of_a_forked_child(child)
+    finally:
+        forked.set()
+        holder.join()
+    assert code == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+@pytest.mark.skipif(backend.blas_threads() is None, reason="needs a BLAS whose thread count minise can set")
+def test_a_child_forked_during_another_threads_tiles_gets_blas_threads_back():
+    # for_each_tile puts BLAS on one thread until its last caller leaves; a caller on another thread does
+    # not exist in the child, which kept BLAS on one thread for good (its next for_each_tile restored 1)
+    parallel.set_num_threads(2)
+    inside, forked = threading.Event(), threading.Event()
+
+    def tile(t):
+        inside.set()
+        forked.wait(10)
+
+    caller = threading.Thread(target=parallel.for_each_tile, args=(2, tile))
+    caller.start()
+    inside.wait(10)
+    try:
+        assert backend.blas_threads() == 1                # the tiles' GEMMs run on one BLAS thread
+
+        def child():
+            parallel.for_each_tile(4, lambda t: None)
+            return 0 if backend.blas_threads() == 2 else 2
+
+        code = _exit_code_of_a_forked_child(child)
+    finally:
+        forked.set()
+        caller.join()
+    assert code == 0
+    assert backend.blas_threads() == 2                    # the parent's caller left: restored there too
+
+
 def test_two_program_threads_can_use_the_pool_at_once():
     import threading
 
