@@ -537,6 +537,20 @@ def test_a_best_ckpt_that_is_not_a_regular_file_is_refused_not_skipped_for_last_
     assert f"{run / 'best.ckpt'} is a folder, not a regular file; expected a checkpoint minise wrote" in err
 
 
+@pytest.mark.parametrize("name", ["best.ckpt", "last.ckpt"])
+@pytest.mark.parametrize("command", ["eval", "export"])
+def test_a_run_folder_whose_checkpoint_is_a_broken_link_is_no_checkpoint_exit_2(tmp_path, capsys, command, name):
+    # "RUN/best.ckpt is a broken link (to ...), not a regular file; ...", exit 3, where a broken link typed as
+    # CKPT, and train --resume of the same folder, say "no checkpoint at", exit 2 (docs/files.md)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).symlink_to(tmp_path / "gone.ckpt")
+    argv = [command, str(run)] + ([str(tmp_path / "x.safetensors")] if command == "export" else [])
+    got, out, err = _run(argv, capsys)
+    line = f"no checkpoint at {run / name}: it is a broken link (to {tmp_path / 'gone.ckpt'})"
+    assert (got, err) == (common.EXIT_USAGE, f"minise {command}: error: {line}\n") and out == ""
+
+
 REGULAR_HINT = "pass a .ckpt file minise wrote, or a run folder (its best.ckpt, else its last.ckpt)"
 
 

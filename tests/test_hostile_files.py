@@ -258,6 +258,26 @@ def test_the_python_api_says_what_a_checkpoint_path_is_when_it_is_no_regular_fil
         call(run)
 
 
+
+@pytest.mark.parametrize("loader", ["find_checkpoint", "load_checkpoint", "load_model", "resume"])
+@pytest.mark.parametrize("name", ["best.ckpt", "last.ckpt"])
+def test_a_run_folder_whose_checkpoint_is_a_broken_link_has_no_checkpoint(tmp_path, loader, name):
+    # find_checkpoint raised CheckpointError "... is a broken link (to ...), not a regular file" (minise eval,
+    # export: exit 3) where load_checkpoint, resume and a broken link typed raise FileNotFoundError (exit 2)
+    from minise import training
+
+    call = {"find_checkpoint": training.find_checkpoint, "load_checkpoint": load_checkpoint,
+            "load_model": training.load_model, "resume": training.resume}[loader]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).symlink_to(tmp_path / "nothing-here")
+    expected = f"no checkpoint at {run / name}: it is a broken link (to {tmp_path / 'nothing-here'})"
+    if name == "best.ckpt" and loader != "find_checkpoint":    # they read last.ckpt: there is none
+        expected = f"no checkpoint at {run / 'last.ckpt'}: pass a run folder holding last.ckpt, or a .ckpt file"
+    with pytest.raises(FileNotFoundError) as caught:
+        call(run)
+    assert str(caught.value) == expected
+
 # --- training checkpoints: the schema ---------------------------------------------------
 def _checkpoint_state():
     return {"model": {"fc.weight": np.zeros((2, 3), np.float32)}, "optimizer": {"state": {}, "param_groups": []},

@@ -25,8 +25,9 @@ def find_checkpoint(path, which="best"):
     """The checkpoint ``minise eval`` and ``minise plot`` read from ``path``: a .ckpt file as it is; a run
     folder's ``best.ckpt``, else its ``last.ckpt`` (``which="last"``: its last.ckpt).
 
-    Raises FileNotFoundError stating that rule, so the message fits every command that uses it;
-    CheckpointError when ``path`` (or the run folder's checkpoint) is a device, a pipe, a socket.
+    Raises FileNotFoundError stating that rule, so the message fits every command that uses it (or saying
+    that ``path``, or the run folder's checkpoint, is a broken link); CheckpointError when it is a device,
+    a pipe, a socket (a folder, for the run folder's checkpoint).
     """
     path = Path(path)
     rule = "pass a .ckpt file, or a run folder (its best.ckpt, else its last.ckpt)"
@@ -36,7 +37,10 @@ def find_checkpoint(path, which="best"):
             if (path / name).is_file():
                 return path / name
             if os.path.lexists(path / name):   # a device, a pipe, a folder: refused, not silently skipped
-                raise CheckpointError(f"{path / name} is {not_regular(path / name)}, not a regular file; expected "
+                kind = not_regular(path / name)
+                if kind.startswith("a broken link"):   # as load_checkpoint and a broken link typed: exit 2
+                    raise FileNotFoundError(f"no checkpoint at {path / name}: it is {kind}")
+                raise CheckpointError(f"{path / name} is {kind}, not a regular file; expected "
                                       "a checkpoint minise wrote")
         raise FileNotFoundError(f"no checkpoint in {path} (no {' or '.join(names)}): {rule}")
     refuse_non_regular(path, "(its best.ckpt, else its last.ckpt)")   # a device, a pipe: says what it is
