@@ -278,6 +278,20 @@ def test_a_run_folder_whose_checkpoint_is_a_broken_link_has_no_checkpoint(tmp_pa
         call(run)
     assert str(caught.value) == expected
 
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_find_checkpoint_of_the_last_names_the_last_in_its_hint(tmp_path):
+    # which="last" said "a run folder (its best.ckpt, else its last.ckpt)"
+    from minise.training import find_checkpoint
+
+    (tmp_path / "zero.ckpt").symlink_to("/dev/zero")
+    with pytest.raises(CheckpointError, match=r"or a run folder \(its last\.ckpt\)$"):
+        find_checkpoint(tmp_path / "zero.ckpt", which="last")
+    with pytest.raises(FileNotFoundError, match=r"or a run folder \(its last\.ckpt\)$"):
+        find_checkpoint(tmp_path / "missing.ckpt", which="last")
+    with pytest.raises(FileNotFoundError, match=r"\(its best\.ckpt, else its last\.ckpt\)$"):
+        find_checkpoint(tmp_path / "missing.ckpt")
+
+
 # --- training checkpoints: the schema ---------------------------------------------------
 def _checkpoint_state():
     return {"model": {"fc.weight": np.zeros((2, 3), np.float32)}, "optimizer": {"state": {}, "param_groups": []},

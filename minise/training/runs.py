@@ -30,7 +30,8 @@ def find_checkpoint(path, which="best"):
     a pipe, a socket (a folder, for the run folder's checkpoint).
     """
     path = Path(path)
-    rule = "pass a .ckpt file, or a run folder (its best.ckpt, else its last.ckpt)"
+    folder_rule = "(its best.ckpt, else its last.ckpt)" if which == "best" else "(its last.ckpt)"
+    rule = f"pass a .ckpt file, or a run folder {folder_rule}"
     if path.is_dir():
         names = ("best.ckpt", "last.ckpt") if which == "best" else ("last.ckpt",)
         for name in names:
@@ -43,7 +44,7 @@ def find_checkpoint(path, which="best"):
                 raise CheckpointError(f"{path / name} is {kind}, not a regular file; expected "
                                       "a checkpoint minise wrote")
         raise FileNotFoundError(f"no checkpoint in {path} (no {' or '.join(names)}): {rule}")
-    refuse_non_regular(path, "(its best.ckpt, else its last.ckpt)")   # a device, a pipe: says what it is
+    refuse_non_regular(path, folder_rule)   # a device, a pipe: says what it is
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}: {rule}")
     return path
