@@ -399,3 +399,20 @@ def test_a_temporary_file_keeps_the_bytes_of_a_name_that_is_no_utf8(tmp_path, ra
         assert remove_stale_temps(tmp_path) == []          # a live writer's file is kept
         assert os.fsencode(tmp.name).startswith(b"." + raw[:200])
     assert os.listdir(tmp_path) == [name] and (tmp_path / name).read_bytes() == b"x"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664], ids=oct)
+@pytest.mark.parametrize("write", WRITERS, ids=lambda w: w.__name__)
+def test_a_file_written_over_keeps_its_mode_as_with_a_plain_open(tmp_path, write, mode):
+    # a checkpoint made private with chmod 600 became -rw-r--r-- when saved again (the umask's mode)
+    target = tmp_path / "out"
+    with open(tmp_path / "plain", "w"):
+        pass
+    write(target)
+    os.chmod(tmp_path / "plain", mode)
+    os.chmod(target, mode)
+    with open(tmp_path / "plain", "w"):        # what open() does to an existing file: keeps its mode
+        pass
+    write(target)
+    assert oct(target.stat().st_mode & 0o777) == oct(mode) == oct((tmp_path / "plain").stat().st_mode & 0o777)

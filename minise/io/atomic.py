@@ -2,9 +2,10 @@
 
 Every file minise writes goes through :func:`atomic_path`: the content is
 written to a temporary file in the same folder, flushed to disk (``os.fsync``),
-given the mode a plain ``open(path, "w")`` gives a new file (0o666 minus the
-umask: 0644 under umask 022, whoever created the temporary file and with what
-mode; safetensors' writer makes its files 0600), then ``os.replace`` renames it
+given the mode a plain ``open(path, "w")`` would leave ``path`` with (a new file:
+0o666 minus the umask, 0644 under umask 022; a file written over: its own mode),
+whoever created the temporary file and with what mode (safetensors' writer makes
+its files 0600), then ``os.replace`` renames it
 over the old one (a rename within one folder is atomic) and the folder itself
 is synced, so the rename survives a power cut.
 
@@ -20,6 +21,7 @@ import contextlib
 import os
 import re
 import secrets
+import stat
 import sys
 from pathlib import Path
 
@@ -124,12 +126,25 @@ def current_umask():
     return mask
 
 
-def _sync_and_set_mode(tmp):
-    """Give the finished temporary file ``tmp`` the mode ``open(..., "w")`` gives a new file, then fsync it:
-    its bytes are on the disk before the rename makes it the file."""
+def _mode_for(path):
+    """The mode ``open(path, "w")`` leaves ``path`` with: an existing regular file keeps its own (a
+    checkpoint made private with ``chmod 600`` stays private when it is saved again); a new file
+    gets 0o666 minus the umask."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISREG(st.st_mode):
+        return stat.S_IMODE(st.st_mode)
+    return 0o666 & ~current_umask()
+
+
+def _sync_and_set_mode(tmp, path):
+    """Give the finished temporary file ``tmp`` the mode ``open(path, "w")`` would leave ``path`` with
+    (:func:`_mode_for`), then fsync it: its bytes are on the disk before the rename makes it the file."""
     fd = os.open(tmp, (os.O_RDWR if os.name == "nt" else os.O_RDONLY) | getattr(os, "O_BINARY", 0))
     try:
-        mode = 0o666 & ~current_umask()
+        mode = _mode_for(path)
         if hasattr(os, "fchmod"):
             os.fchmod(fd, mode)
         else:                      # Windows: only the read-only flag exists
@@ -143,8 +158,9 @@ def _sync_and_set_mode(tmp):
 def atomic_path(path, make_parents=True):
     """Yield a temporary path next to ``path``; on success rename it onto ``path``.
 
-    After the body, the temporary file is given the mode a plain ``open(path, "w")`` would give a
-    new file (0o666 minus the umask, whatever mode its writer chose) and fsynced, then renamed
+    After the body, the temporary file is given the mode a plain ``open(path, "w")`` would leave
+    ``path`` with (a new file: 0o666 minus the umask; one written over: its own mode; whatever
+    mode the writer chose) and fsynced, then renamed
     onto ``path``; the folder is synced after. If the body raises (or is interrupted), the
     temporary file is removed and ``path`` is untouched::
 
@@ -165,7 +181,7 @@ def atomic_path(path, make_parents=True):
     tmp = _temp_name(path)
     try:
         yield tmp
-        _sync_and_set_mode(tmp)
+        _sync_and_set_mode(tmp, path)
         os.replace(tmp, path)
     except OSError as exc:
         # no file name (ENOSPC from a write), or the temporary file's, which means nothing to the caller
