@@ -869,26 +869,44 @@ def test_a_saved_runs_whole_config_resolves_again_though_onecycle_leaves_its_mom
         TrainConfig.from_dict({k: v for k, v in saved.items() if k != "seed"}).resolved()  # a partial dict: typed
 
 
-@pytest.mark.parametrize("damaged, content", [("excitations.npz", b"PK\x03\x04 cut short"),
-                                              ("grad_health.csv", b"epoch,step,param\n1,x\n")])
-def test_plot_reads_every_file_before_it_draws_any(runs, tmp_path, capsys, damaged, content):
-    # curves.png was redrawn, then the damaged file refused (exit 3): a half-done redraw behind an error
+MOVE_IT_AWAY = ("move it away: minise plot draws without it (its rows are not in the checkpoint, so nothing can "
+                "write them again)")
+
+
+@pytest.mark.parametrize("damaged, content, says", [
+    ("excitations.npz", b"PK\x03\x04 cut short", "; delete it: minise plot --excitations {run} measures them again"),
+    ("grad_health.csv", b"epoch,step,param\n1,x\n",
+     " is damaged: its header has no column 'grad_norm' (it has epoch,step,param); " + MOVE_IT_AWAY),
+    ("lr.csv", b"", " is damaged: it is empty (no header line); " + MOVE_IT_AWAY),
+    ("lr.csv", b"step,epoch,lr\n1,1,0.1\n2,1\n",
+     " is damaged: line 3 has 2 values where the header has 3; " + MOVE_IT_AWAY),
+    ("metrics.csv", b"epoch,loss\n1,\n",
+     " is damaged: on line 2, loss is '', not a number; delete it: minise train --resume {run} writes it again from "
+     "the checkpoint"),
+], ids=["npz-cut", "grad-health-no-column", "lr-empty", "lr-short-row", "metrics-empty-value"])
+def test_plot_reads_every_file_before_it_draws_any(runs, tmp_path, capsys, damaged, content, says):
+    # curves.png was redrawn, then the damaged file refused (exit 3): a half-done redraw behind an error; an
+    # empty or short lr.csv was taken as it was; the advice for lr.csv and grad_health.csv was "delete it: resume
+    # rewrites it", which it does not (their rows are not in the checkpoint), and it read "RUN_DIR"
     run = _copy(runs[0], tmp_path)
     for png in run.glob("*.png"):
         png.unlink()
     (run / damaged).write_bytes(content)
     before = _snapshot(run)
     code, out, err = _run(["plot", str(run)], capsys)
-    assert code == common.EXIT_BAD_FILE and out == "" and f"{run / damaged}" in err and "delete it" in err, err
+    assert code == common.EXIT_BAD_FILE and out == "", err
+    assert f"{run / damaged}" in err and err.rstrip().endswith(says.format(run=run)), err
     assert _snapshot(run) == before and not list(run.glob("*.png"))
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
 @pytest.mark.parametrize("log, damage, says", [
     ("metrics.csv", "dev-zero", "metrics.csv is not a regular file; move it away to resume"),
-    ("lr.csv", b"epoch,step,lr\nfirst,1,0.1\n", "lr.csv is damaged (ValueError: "),
-    ("grad_health.csv", b"step,param\n1,w\n", "grad_health.csv is damaged (KeyError: "),
-], ids=["metrics-dev-zero", "lr-bad-epoch", "grad-health-no-epoch"])
+    ("lr.csv", b"epoch,step,lr\nfirst,1,0.1\n", "lr.csv is damaged: on line 2, epoch is 'first', not an integer; "
+     "move it away to resume (its rows are not in the checkpoint: the resumed run starts the file again)"),
+    ("lr.csv", b"", "lr.csv is damaged: it is empty (no header line); move it away"),
+    ("grad_health.csv", b"step,param\n1,w\n", "grad_health.csv is damaged: its header has no column 'epoch'"),
+], ids=["metrics-dev-zero", "lr-bad-epoch", "lr-empty", "grad-health-no-epoch"])
 def test_resume_with_a_damaged_log_is_a_bad_file_exit_3_as_in_plot(runs, tmp_path, capsys, log, damage, says):
     # was a ValueError, exit 2 ("bad input"); minise plot says exit 3 ("a bad file") for the same file;
     # logs that are no regular file: test_resume_refuses_a_log_that_is_not_a_regular_file_before_reading_it

@@ -529,8 +529,8 @@ def test_minise_plot_refuses_excitations_of_another_model_naming_the_block_and_c
     assert main(["plot", str(run)]) == 3
     says = says.format(config=run / "config.json")
     assert capsys.readouterr().err == (f"minise plot: error: {run / 'excitations.npz'}: {says}: it was measured on "
-                                       "another model; delete it (minise plot --excitations RUN_DIR measures them "
-                                       "again)\n")
+                                       f"another model; delete it: minise plot --excitations {run} measures them "
+                                       "again\n")
     assert not (run / "excitations.png").exists()
 
 

@@ -10,6 +10,7 @@ from .. import models
 from ..analysis import Excitations, excitations_per_class
 from ..debug import read_grad_health_csv
 from ..io import CheckpointError, SerializationError, printable
+from ..io.text import describe_damage
 from ..nn import SEBlock
 from ..training import find_checkpoint, load_model, read_lr, read_metrics
 from ..training.runs import checkpoint_test_loader
@@ -21,7 +22,12 @@ from .train import DATA_DIR_HELP
 # files of a run folder that a user may type for the folder (`minise plot run/metrics.csv`)
 _RUN_FILES = {"metrics.csv", "lr.csv", "grad_health.csv", "config.json", "excitations.npz", "curves.png",
               "grad_health.png", "excitations.png"}
-MEASURE_AGAIN = "minise plot --excitations RUN_DIR measures them again"   # the remedy for a bad excitations.npz
+# what to do about a damaged file of a run folder, {run} being the folder
+REMEDIES = {"metrics.csv": "delete it: minise train --resume {run} writes it again from the checkpoint",
+            "lr.csv": "move it away: minise plot draws without it (its rows are not in the checkpoint, so nothing "
+                      "can write them again)",
+            "excitations.npz": "delete it: minise plot --excitations {run} measures them again"}
+REMEDIES["grad_health.csv"] = REMEDIES["lr.csv"]
 
 
 def add(sub):
@@ -105,7 +111,7 @@ def run(args):
             health = _read_log(run_dir / "grad_health.csv", _grad_health_records)
     excitations = None
     if numbers.exists():
-        excitations = _read_log(numbers, Excitations.load, MEASURE_AGAIN)
+        excitations = _read_log(numbers, Excitations.load)
         _check_run_model(excitations, numbers, run_model or _config_model(config, run_dir))
         bad = [c for c in classes or () if not 0 <= c < len(excitations.classes)]
         if bad:
@@ -145,18 +151,23 @@ def _needs_excitations(args):
     return None
 
 
-def _read_log(path, read, remedy="minise train --resume RUN_DIR rewrites it from the checkpoint"):
+def _remedy(path):
+    """What to do about the damaged run file ``path`` (:data:`REMEDIES`), naming its folder."""
+    return REMEDIES[Path(path).name].format(run=Path(path).parent)
+
+
+def _read_log(path, read):
     """``read(path)``; a damaged file (bad numbers, missing columns, a broken npz) is a bad file (exit 3),
-    its message ending with ``remedy``: how to get a good one back. A folder or a device (a symlink to
+    its message ending with what to do about it (:func:`_remedy`). A folder or a device (a symlink to
     /dev/zero) is refused before it is opened: it could be read forever."""
     if Path(path).exists() and not Path(path).is_file():
-        raise CheckpointError(f"{path} is not a regular file; delete it ({remedy})")
+        raise CheckpointError(f"{path} is not a regular file; {_remedy(path)}")
     try:
         return read(path)
     except SerializationError as exc:      # names the file and says what is wrong already
-        raise CheckpointError(f"{exc}; delete it ({remedy})") from None
+        raise CheckpointError(f"{exc}; {_remedy(path)}") from None
     except (ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile, csv.Error) as exc:
-        raise CheckpointError(f"{path} is damaged ({exc}); delete it ({remedy})") from None
+        raise CheckpointError(f"{describe_damage(path, exc)}; {_remedy(path)}") from None
 
 
 def _config_model(config, run_dir):
@@ -176,7 +187,7 @@ def _check_run_model(excitations, path, run_model):
     try:
         excitations.check_model(*run_model)
     except ValueError as exc:
-        raise CheckpointError(f"{path}: {exc}: it was measured on another model; delete it ({MEASURE_AGAIN})") from None
+        raise CheckpointError(f"{path}: {exc}: it was measured on another model; {_remedy(path)}") from None
 
 
 def _config(config_path):

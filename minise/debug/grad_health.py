@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 from .. import backend
 from ..io.atomic import atomic_path
-from ..io.text import open_log
+from ..io.text import read_log_rows
 from ..tensor import Tensor
 from .stats import _norm_array
 
 GRAD_HEALTH_COLUMNS = ("epoch", "step", "param", "grad_norm", "update_ratio")
+GRAD_HEALTH_TYPES = dict(zip(GRAD_HEALTH_COLUMNS, (int, int, str, float, float)))   # as read back
 
 
 @dataclass
@@ -113,11 +114,8 @@ def write_grad_health_csv(records, path):
 
 
 def read_grad_health_csv(path):
-    """The records of a ``grad_health.csv``; raises ValueError if its header is not GRAD_HEALTH_COLUMNS."""
-    with open_log(path) as f:        # a regular file of a sane size, or ValueError
-        reader = csv.DictReader(f)
-        if tuple(reader.fieldnames or ()) != GRAD_HEALTH_COLUMNS:
-            raise ValueError(f"read_grad_health_csv: {path} has columns {reader.fieldnames}, "
-                             f"expected {list(GRAD_HEALTH_COLUMNS)}")
-        return [GradHealthRecord(int(row["epoch"]), int(row["step"]), row["param"],
-                                 float(row["grad_norm"]), float(row["update_ratio"])) for row in reader]
+    """The records of a ``grad_health.csv``; raises ValueError naming the file (and the line) when it is empty,
+    its header lacks one of GRAD_HEALTH_COLUMNS, or a row is not whole numbers where they belong
+    (:func:`minise.io.text.read_log_rows`)."""
+    rows = read_log_rows(path, GRAD_HEALTH_TYPES)      # a regular file of a sane size, every row whole, or ValueError
+    return [GradHealthRecord(**row) for row in rows]

@@ -8,11 +8,12 @@ override that makes text read backwards. :func:`printable` is what minise
 prints instead of such a string.
 """
 
+import csv
 import os
 import unicodedata
 from pathlib import Path
 
-__all__ = ["printable", "open_log", "MAX_LOG_BYTES"]
+__all__ = ["printable", "open_log", "read_log_rows", "describe_damage", "MAX_LOG_BYTES"]
 
 _ESCAPED = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}  # control, format (bidi), separators, surrogates, unassigned
 
@@ -61,3 +62,50 @@ def open_log(path):
         f.close()
         raise ValueError(f"{path} holds {size:,} bytes, over the {MAX_LOG_BYTES:,}-byte limit for a run's log")
     return f
+
+
+def read_log_rows(path, types, rest=None):
+    """The rows of a run's CSV log, each a dict of its values converted: ``types`` ({column: int,
+    float or str}) names the columns the header must have; every other column of the header is
+    converted with ``rest`` (``float``, ``str``...), or left out when ``rest`` is None.
+
+    Opens ``path`` with :func:`open_log` (a regular file of a sane size). Raises ValueError naming
+    the file and, for a row, its line: an empty file (no header), a column missing from the header,
+    a row with more or fewer values than the header, a value that is no number of its column's
+    type. (``int("2.5")`` and ``float("")`` would say only "invalid literal" or name a NoneType.)
+    """
+    with open_log(path) as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames
+        if not header:
+            raise ValueError(f"{path} is damaged: it is empty (no header line)")
+        missing = [c for c in types if c not in header]
+        if missing:
+            raise ValueError(f"{path} is damaged: its header has no column {missing[0]!r} (it has "
+                             f"{','.join(header)})")
+        kinds = dict(types) if rest is None else {c: types.get(c, rest) for c in header}
+        rows = []
+        for row in reader:
+            if None in row or None in row.values():      # more values than the header / fewer
+                count = len(header) + len(row.get(None, ())) - sum(v is None for v in row.values())
+                raise ValueError(f"{path} is damaged: line {reader.line_num} has {count} values where the "
+                                 f"header has {len(header)}")
+            values = {}
+            for column, kind in kinds.items():
+                try:
+                    values[column] = kind(row[column])
+                except ValueError:
+                    what = "an integer" if kind is int else "a number"
+                    raise ValueError(f"{path} is damaged: on line {reader.line_num}, {column} is "
+                                     f"{row[column]!r}, not {what}") from None
+            rows.append(values)
+    return rows
+
+
+def describe_damage(path, exc):
+    """What went wrong reading ``path``, for a one-line error: ``exc``'s own words when they begin with
+    the file's name (:func:`read_log_rows`, :func:`open_log`: "x.csv is damaged: ...", "x.csv is not a
+    regular file"), else ``"<path> is damaged (<exc>)"``."""
+    text = str(exc)
+    return text if text.startswith(str(path)) else f"{path} is damaged ({text})"
+

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from ..io.atomic import atomic_write_text
 from ..io.checkpoint import CheckpointError
-from ..io.text import open_log
+from ..io.text import read_log_rows
 from .config import METRIC_COLUMNS
 
 LR_COLUMNS = ("step", "epoch", "lr")  # lr.csv: the learning rate each optimiser step used
+LR_TYPES = dict(zip(LR_COLUMNS, (int, int, float)))   # as read back
 
 
 def _write_csv(path, columns, rows):
@@ -31,9 +32,7 @@ def read_metrics(path):
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.csv"
-    with open_log(path) as f:
-        rows = list(csv.DictReader(f))
-    return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in rows]
+    return read_log_rows(path, {"epoch": int}, rest=float)    # ValueError naming the line of a bad row
 
 
 def read_lr(path):
@@ -44,8 +43,7 @@ def read_lr(path):
         path = path / "lr.csv"
     if not path.exists():
         return []
-    with open_log(path) as f:
-        return [{"step": int(r["step"]), "epoch": int(r["epoch"]), "lr": float(r["lr"])} for r in csv.DictReader(f)]
+    return read_log_rows(path, LR_TYPES)
 
 
 def logs_lag(run_dir, metrics):

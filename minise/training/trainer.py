@@ -60,9 +60,10 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
-from ..debug.grad_health import GRAD_HEALTH_COLUMNS, GradientMonitor
+from ..debug.grad_health import GRAD_HEALTH_COLUMNS, GRAD_HEALTH_TYPES, GradientMonitor
 from ..io.atomic import atomic_write_text
 from ..io.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint_path, save_checkpoint, to_host
+from ..io.text import describe_damage, read_log_rows
 from .builders import (
     build_model,
     build_optimizer,
@@ -75,7 +76,7 @@ from .builders import (
 from .checks import check_finite_state, check_fits, non_finite_entries
 from .config import RESUME_OVERRIDES, NonFiniteLossError, NonFiniteStateError, TrainConfig, TrainResult, default_run_dir
 from .evaluate import _labels_of, evaluate
-from .metrics import LR_COLUMNS, _write_csv, logs_lag, open_log, write_metrics
+from .metrics import LR_COLUMNS, LR_TYPES, _write_csv, logs_lag, write_metrics
 
 
 class Trainer:
@@ -226,19 +227,20 @@ class Trainer:
         if os.path.lexists(metrics_csv) and not metrics_csv.is_file():     # a device, a pipe, a folder
             raise CheckpointError(f"{metrics_csv} is not a regular file; move it away to resume (the logs are "
                                   "written again from the checkpoint)")
-        self.grad_health_rows = self._read_rows(self.run_dir / "grad_health.csv")
-        self.lr_rows = self._read_rows(self.run_dir / "lr.csv")
+        self.grad_health_rows = self._read_rows(self.run_dir / "grad_health.csv", GRAD_HEALTH_TYPES)
+        self.lr_rows = self._read_rows(self.run_dir / "lr.csv", LR_TYPES)
 
-    def _read_rows(self, path):
-        """The rows of one of the run's per-step CSV files up to the last completed epoch ([] if absent)."""
+    def _read_rows(self, path, types):
+        """The rows of one of the run's per-step CSV files up to the last completed epoch ([] if absent);
+        ``types``: its columns and what each value must be."""
         if not path.exists():
             return []
-        try:
-            with open_log(path) as f:     # a regular file of a sane size, or ValueError
-                return [row for row in csv.DictReader(f) if int(row["epoch"]) <= self.epoch]
-        except (KeyError, TypeError, ValueError, csv.Error) as exc:
-            raise CheckpointError(f"{path} is damaged ({type(exc).__name__}: {exc}); move it away to resume "
-                                  "without its earlier rows") from None
+        try:   # a regular file of a sane size, its header, every row whole and numbers where they belong
+            rows = read_log_rows(path, types)
+        except (ValueError, csv.Error) as exc:
+            raise CheckpointError(f"{describe_damage(path, exc)}; move it away to resume (its rows are not in "
+                                  "the checkpoint: the resumed run starts the file again)") from None
+        return [row for row in rows if row["epoch"] <= self.epoch]
 
     @property
     def lr(self):
