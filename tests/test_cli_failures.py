@@ -578,9 +578,6 @@ def test_a_ckpt_that_is_there_but_no_regular_file_is_refused_saying_what_it_is(t
         typed.mkdir()
         code, line = common.EXIT_BAD_FILE, (f"{typed} is a folder, not a checkpoint file, and holds no best.ckpt or "
                                             "last.ckpt: pass a .ckpt file minise wrote, or a run folder")
-        if command == "plot":   # plot takes folders: an empty one has nothing to plot
-            code, line = common.EXIT_USAGE, (f"nothing to plot in {typed}: no metrics.csv yet (and no excitations.npz; "
-                                             "--excitations measures them from a checkpoint)")
     else:
         typed, code, line = _no_regular_ckpt(tmp_path, kind, REGULAR_HINT)
     argv = [command, str(typed)] + ([str(tmp_path / "x.safetensors")] if command == "export" else [])
@@ -920,3 +917,11 @@ def test_resume_with_a_damaged_log_is_a_bad_file_exit_3_as_in_plot(runs, tmp_pat
     assert code == common.EXIT_BAD_FILE and f"{run / log}" in err and says in err, err
     with pytest.raises(CheckpointError, match=re.escape(says)):
         Trainer.from_checkpoint(run)
+
+
+@pytest.mark.parametrize("extra", [[], ["--excitations"]], ids=["redraw", "excitations"])
+def test_plot_of_a_folder_named_ckpt_holding_no_run_is_a_bad_file_as_in_eval(tmp_path, capsys, extra):
+    # "nothing to plot in x.ckpt" / "no checkpoint in x.ckpt", exit 2; eval and export say it is a folder, exit 3
+    (tmp_path / "x.ckpt").mkdir()
+    code, _, err = _run(["plot", str(tmp_path / "x.ckpt"), *extra], capsys)
+    assert code == common.EXIT_BAD_FILE and f"{tmp_path / 'x.ckpt'} is a folder, not a checkpoint file" in err, err

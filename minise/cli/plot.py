@@ -70,6 +70,9 @@ def run(args):
         return _error("plot", f"no run folder at {path}")
     if not path.is_dir():
         path = checkpoint_at(path)                    # a device, a pipe, a broken link: refused, saying what it is
+    elif path.suffix == ".ckpt" and not any(os.path.lexists(path / n) for n in ("best.ckpt", "last.ckpt",
+                                                                                 "metrics.csv")):
+        checkpoint_at(path)                           # a folder x.ckpt holding no run: refused as eval refuses it
     run_dir = path.parent if path.is_file() else path
     where = f"{run_dir} (the folder of {path})" if path.is_file() else run_dir
     if args.checkpoint is not None and path.is_file():

@@ -197,10 +197,20 @@ def refuse_non_regular(path, folder_rule):
 
 
 def resolve_checkpoint_path(path):
-    """A checkpoint file from a path that may also name a run folder (-> its last.ckpt)."""
+    """A checkpoint file from a path that may also name a run folder (-> its last.ckpt).
+
+    Raises FileNotFoundError when there is none (or a broken link), CheckpointError when something
+    is there but it is no checkpoint file: a device, a pipe, a socket (:func:`refuse_non_regular`), a
+    folder where the checkpoint should be, a folder named ``*.ckpt`` holding no last.ckpt."""
     path = Path(path)
     if path.is_dir():
+        if path.suffix == ".ckpt" and not os.path.lexists(path / "last.ckpt"):
+            raise CheckpointError(f"{path} is a folder, not a checkpoint file, and holds no last.ckpt: pass a "
+                                  ".ckpt file minise wrote, or a run folder")
         path = path / "last.ckpt"
+        if path.is_dir():       # something is there: not "no checkpoint at"
+            raise CheckpointError(f"{path} is a folder, not a regular file: pass a .ckpt file minise wrote, or a "
+                                  "run folder (its last.ckpt)")
     refuse_non_regular(path, "(its last.ckpt)")
     if not path.is_file():
         raise FileNotFoundError(

@@ -53,6 +53,9 @@ def find_checkpoint(path, which="best"):
 def load_model(path, device="cpu"):
     """``(model, state)``: the model of a checkpoint, rebuilt from its config, weights loaded, eval mode.
 
+    path: a .ckpt file, or a run folder: its last.ckpt, as :func:`load_checkpoint` reads it. (``minise
+    eval RUN`` takes the run's best.ckpt first: ``load_model(find_checkpoint(RUN))`` does the same.)
+
     Raises SerializationError (unreadable file) or CheckpointError (a missing
     key, an unknown model, weights that do not fit it), naming the file.
     """
