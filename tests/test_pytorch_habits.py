@@ -302,3 +302,13 @@ def test_safetensors_keep_dtypes_and_check_the_hash(tmp_path):
         ms.load_safetensors(tmp_path / "s.safetensors", sha256="deadbeef")
     with pytest.raises(TypeError, match="'x'"):
         ms.save_safetensors({"x": [1, 2]}, tmp_path / "bad.safetensors")
+
+
+def test_nn_functional_is_there_after_import_minise_as_torch_nn_functional():
+    # `ms.nn.functional.relu` was an AttributeError unless `import minise.nn.functional` came first
+    import subprocess
+    import sys
+
+    code = "import minise as ms; print(ms.nn.functional.relu(ms.tensor([-1.0, 2.0])).tolist())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[0.0, 2.0]", out.stderr

@@ -5,7 +5,7 @@
                           nn.SEBlock(16, reduction=4))
 """
 
-from . import init
+from . import functional, init  # ms.nn.functional after `import minise`, as torch.nn.functional
 from .containers import Identity, ModuleList, Sequential
 from .layers import (
     AdaptiveAvgPool2d,
@@ -33,6 +33,7 @@ from .se import SEBlock
 
 __all__ = [
     "init",
+    "functional",
     "Module",
     "Parameter",
     "Sequential",
