@@ -925,3 +925,11 @@ def test_plot_of_a_folder_named_ckpt_holding_no_run_is_a_bad_file_as_in_eval(tmp
     (tmp_path / "x.ckpt").mkdir()
     code, _, err = _run(["plot", str(tmp_path / "x.ckpt"), *extra], capsys)
     assert code == common.EXIT_BAD_FILE and f"{tmp_path / 'x.ckpt'} is a folder, not a checkpoint file" in err, err
+
+
+def test_an_output_name_longer_than_the_file_system_takes_says_so(runs, tmp_path, capsys):
+    # "minise export: error: <name>: File name too long", exit 4, without what to do
+    out = tmp_path / ("m" * 250 + ".safetensors")                  # 262 bytes: over 255
+    code, _, err = _run(["export", str(runs[0]), str(out)], capsys)
+    assert code == common.EXIT_IO and "the name is too long for the file system" in err, err
+    assert "choose a shorter one" in err and os.listdir(tmp_path) == []

@@ -102,6 +102,9 @@ def describe_os_error(exc):
         return f"cannot access{where}: {reason}. Choose a folder you can write to (--out)"
     if exc.errno == errno.EIO:
         return f"cannot read or write{where}: {reason}"
+    if exc.errno == errno.ENAMETOOLONG:
+        return (f"cannot use{where}: the name is too long for the file system (most take 255 bytes a file "
+                "name, 4096 a path); choose a shorter one")
     if exc.filename is not None and exc.strerror:   # "x: Is a directory", not "[Errno 21] Is a directory: 'x'"
         return f"{exc.filename}{f' -> {exc.filename2}' if exc.filename2 else ''}: {exc.strerror}"
     return exc.strerror if exc.strerror else str(exc)
