@@ -933,3 +933,32 @@ def test_an_output_name_longer_than_the_file_system_takes_says_so(runs, tmp_path
     code, _, err = _run(["export", str(runs[0]), str(out)], capsys)
     assert code == common.EXIT_IO and "the name is too long for the file system" in err, err
     assert "choose a shorter one" in err and os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("case", ["metrics-damaged", "metrics-missing", "metrics-dev-zero", "lr-damaged"])
+def test_resume_of_a_finished_run_says_why_it_rewrites_its_logs_or_refuses(runs, tmp_path, capsys, case):
+    # every rewrite said "(it lagged behind)"; a metrics.csv linked to /dev/zero was replaced without a word
+    # (an unfinished run refuses it); a damaged lr.csv ended in "lr.csv is damaged", exit 2
+    run = _copy(runs[0], tmp_path)
+    if case == "metrics-damaged":
+        (run / "metrics.csv").write_text("epoch,loss\n1,\n")
+    elif case == "metrics-missing":
+        (run / "metrics.csv").unlink()
+    elif case == "metrics-dev-zero":
+        (run / "metrics.csv").unlink()
+        (run / "metrics.csv").symlink_to("/dev/zero")
+    else:
+        (run / "metrics.csv").unlink()
+        (run / "lr.csv").write_text("step,epoch,lr\n1,1\n")
+    code, out, err = _run(["train", "--resume", str(run)], capsys)
+    if case in ("metrics-damaged", "metrics-missing"):
+        why = "damaged" if case == "metrics-damaged" else "missing"
+        assert code == 0 and f"rewrote {run / 'metrics.csv'} from the checkpoint (it was {why})" in out, out
+        assert read_metrics(run / "metrics.csv")[0]["epoch"] == 1
+    elif case == "metrics-dev-zero":
+        assert code == common.EXIT_BAD_FILE and f"{run / 'metrics.csv'} is not a regular file; move it away" in err
+        assert (run / "metrics.csv").is_symlink()
+    else:
+        assert code == common.EXIT_BAD_FILE and f"{run / 'lr.csv'} is damaged: line 2 has 2 values" in err, err
+        assert "move it away: the curves are drawn without it" in err and not (run / "metrics.csv").exists()

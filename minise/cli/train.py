@@ -1,17 +1,19 @@
 """``minise train``: train a model into a run folder (or resume one)."""
 
 import argparse
+import csv
 import re
 import shlex
 import sys
 from pathlib import Path
 
 from .. import backend, models, parallel
-from ..io import load_checkpoint, printable, resolve_checkpoint_path
+from ..io import CheckpointError, load_checkpoint, printable, resolve_checkpoint_path
+from ..io.text import describe_damage
 from ..nn import SEBlock
 from ..training import RESUME_OVERRIDES, TrainConfig, Trainer, default_run_dir, read_lr, write_metrics
 from ..training.config import DATASET_DEFAULTS
-from ..training.metrics import check_metric_rows, logs_lag
+from ..training.metrics import check_metric_rows, why_logs_lag
 from ..viz import plot_curves, write_curves
 from .common import (
     EXIT_INTERRUPTED,
@@ -196,8 +198,8 @@ def _resume(args, given):
         print(f"note: resuming uses the run's saved settings; ignoring --{', --'.join(ignored)}".replace("_", "-"))
     planned = given.get("epochs", saved["epochs"])
     if state["epoch"] >= planned:
-        for name in _catch_up_logs(run_dir, state):
-            print(f"rewrote {run_dir / name} from the checkpoint (it lagged behind)")
+        for name, why in _catch_up_logs(run_dir, state):
+            print(f"rewrote {run_dir / name} from the checkpoint ({why})")
         longer = ("pass --epochs N to train longer" if saved["schedule"] == "none" else
                   "its learning-rate schedule has ended; start a new run to train longer")
         done = (f"{state['epoch']} of {_epochs(planned)}" if state["epoch"] == planned else
@@ -211,18 +213,26 @@ def _resume(args, given):
 
 
 def _catch_up_logs(run_dir, state):
-    """Rewrite metrics.csv and curves.png of a completed run from its checkpoint when they lag; their names."""
+    """Rewrite metrics.csv and curves.png of a completed run from its checkpoint when they lag or are
+    missing or damaged: (name, why) for each. A damaged lr.csv (the curves' learning-rate panel) is
+    refused as plot refuses it: its rows are not in the checkpoint."""
     metrics = state["metrics"]
     check_metric_rows(metrics, run_dir / "last.ckpt")
-    lag = logs_lag(run_dir, metrics)
-    if not metrics or not (lag or not (run_dir / "curves.png").exists()):
+    why = why_logs_lag(run_dir, metrics)
+    curves = "it was missing" if not (run_dir / "curves.png").exists() else why
+    if not metrics or not (why or curves):
         return []
+    try:
+        lr = read_lr(run_dir)
+    except (OSError, ValueError, csv.Error) as exc:
+        raise CheckpointError(f"{describe_damage(run_dir / 'lr.csv', exc)}; move it away: the curves are drawn "
+                              "without it (its rows are not in the checkpoint, so nothing can write them "
+                              "again)") from None
     check_writable(run_dir)
     wrote = []
-    if lag:
+    if why:
         write_metrics(run_dir / "metrics.csv", metrics)
-        wrote.append("metrics.csv")
+        wrote.append(("metrics.csv", why))
     config = state["config"]
-    plot_curves(metrics, run_dir / "curves.png", title=plot_text(f"{config['model']} on {config['dataset']}"),
-                lr=read_lr(run_dir))
-    return wrote + ["curves.png"]
+    plot_curves(metrics, run_dir / "curves.png", title=plot_text(f"{config['model']} on {config['dataset']}"), lr=lr)
+    return wrote + [("curves.png", curves)]

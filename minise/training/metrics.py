@@ -51,14 +51,33 @@ def logs_lag(run_dir, metrics):
 
     That happens when a crash (SIGKILL, power cut) came after ``last.ckpt`` was
     saved and before the logs were; a missing or unreadable ``metrics.csv``
-    lags too.
+    lags too (:func:`why_logs_lag` says which).
     """
-    run_dir = Path(run_dir)
+    return why_logs_lag(run_dir, metrics) is not None
+
+
+def why_logs_lag(run_dir, metrics):
+    """Why the run folder's ``metrics.csv`` has to be written again from ``metrics`` (a checkpoint's rows):
+    "it was missing", "it was damaged", "it lagged behind"; None when it holds those rows. A
+    ``metrics.csv`` that is no regular file raises CheckpointError (:func:`refuse_irregular_metrics`)."""
+    refuse_irregular_metrics(run_dir)
     try:
-        rows = read_metrics(run_dir / "metrics.csv")
+        rows = read_metrics(Path(run_dir) / "metrics.csv")
+    except FileNotFoundError:
+        return "it was missing" if metrics else None
     except (OSError, ValueError, TypeError, KeyError, csv.Error):
-        return bool(metrics)
-    return [row.get("epoch") for row in rows] != [row.get("epoch") for row in metrics]
+        return "it was damaged" if metrics else None
+    return "it lagged behind" if [row.get("epoch") for row in rows] != [row.get("epoch") for row in metrics] else None
+
+
+def refuse_irregular_metrics(run_dir):
+    """Raise CheckpointError when the run folder's ``metrics.csv`` is there but is no regular file (a
+    device, a pipe, a folder): resuming would read or replace something the run did not write."""
+    metrics_csv = Path(run_dir) / "metrics.csv"
+    if metrics_csv.exists() or metrics_csv.is_symlink():
+        if not metrics_csv.is_file():
+            raise CheckpointError(f"{metrics_csv} is not a regular file; move it away to resume (the logs are "
+                                  "written again from the checkpoint)")
 
 
 def check_metric_rows(rows, path="<checkpoint>"):

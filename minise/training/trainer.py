@@ -51,7 +51,6 @@ epoch) is refused with :class:`~minise.io.checkpoint.CheckpointError`.
 import csv
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -76,7 +75,7 @@ from .builders import (
 from .checks import check_finite_state, check_fits, non_finite_entries
 from .config import RESUME_OVERRIDES, NonFiniteLossError, NonFiniteStateError, TrainConfig, TrainResult, default_run_dir
 from .evaluate import _labels_of, evaluate
-from .metrics import LR_COLUMNS, LR_TYPES, _write_csv, logs_lag, write_metrics
+from .metrics import LR_COLUMNS, LR_TYPES, _write_csv, logs_lag, refuse_irregular_metrics, write_metrics
 
 
 class Trainer:
@@ -223,10 +222,7 @@ class Trainer:
         self.best_epoch = int(state["best_epoch"])
         self.metrics = [dict(row) for row in state["metrics"]]
         # rows of the interrupted epoch are dropped: it runs again
-        metrics_csv = self.run_dir / "metrics.csv"
-        if os.path.lexists(metrics_csv) and not metrics_csv.is_file():     # a device, a pipe, a folder
-            raise CheckpointError(f"{metrics_csv} is not a regular file; move it away to resume (the logs are "
-                                  "written again from the checkpoint)")
+        refuse_irregular_metrics(self.run_dir)          # a device, a pipe, a folder: CheckpointError
         self.grad_health_rows = self._read_rows(self.run_dir / "grad_health.csv", GRAD_HEALTH_TYPES)
         self.lr_rows = self._read_rows(self.run_dir / "lr.csv", LR_TYPES)
 
