@@ -173,15 +173,6 @@ def unwritable(command, what, folder):
     return None
 
 
-def refuse_no_file(typed, folder_rule):
-    """Raise when something is at ``typed`` but it is neither a regular file nor a folder
-    (:func:`minise.io.refuse_non_regular`, which the Python API's loaders call too): a device (a link
-    to /dev/zero, which could be read forever), a pipe or a socket raise CheckpointError (exit 3), a
-    broken link FileNotFoundError (exit 2); each names ``typed`` and what to pass (``folder_rule``:
-    which checkpoint of a run folder the command takes)."""
-    refuse_non_regular(typed, folder_rule)
-
-
 def checkpoint_at(typed, which="best"):
     """The checkpoint that ``CKPT`` as typed names (:func:`minise.training.find_checkpoint`: a .ckpt file, or
     a run folder's best.ckpt, else its last.ckpt), after refusing what is there but is no checkpoint file:
@@ -189,7 +180,7 @@ def checkpoint_at(typed, which="best"):
     ``*.ckpt`` that holds no checkpoint raise CheckpointError (a bad file, exit 3) saying what it is; a
     broken link raises FileNotFoundError (exit 2). The messages name ``typed``."""
     path = Path(typed)
-    refuse_no_file(typed, "(its best.ckpt, else its last.ckpt)")
+    refuse_non_regular(typed, "(its best.ckpt, else its last.ckpt)")   # named as typed
     try:
         return find_checkpoint(path, which)
     except FileNotFoundError:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .. import backend, models, parallel
-from ..io import CheckpointError, load_checkpoint, printable, resolve_checkpoint_path
+from ..io import CheckpointError, load_checkpoint, printable, refuse_non_regular, resolve_checkpoint_path
 from ..io.text import describe_damage
 from ..nn import SEBlock
 from ..training import RESUME_OVERRIDES, TrainConfig, Trainer, default_run_dir, read_lr, write_metrics
@@ -21,7 +21,6 @@ from .common import (
     bad_number_flag,
     check_writable,
     plot_text,
-    refuse_no_file,
     unwritable,
 )
 from .common import error as _error
@@ -180,9 +179,10 @@ def _resume(args, given):
     if not path:
         return _error("train", "--resume needs a checkpoint or run folder: "
                                "--resume RUN_DIR/last.ckpt, or --resume --out RUN_DIR")
-    refuse_no_file(path, "(its last.ckpt)")    # a link to /dev/zero: said "no checkpoint at"
-    state = load_checkpoint(path)
-    run_dir = resolve_checkpoint_path(path).parent
+    refuse_non_regular(path, "(its last.ckpt)")    # named as typed; a link to /dev/zero said "no checkpoint at"
+    ckpt = resolve_checkpoint_path(path)
+    state = load_checkpoint(ckpt)
+    run_dir = ckpt.parent
     saved = state["config"]
     dataset = given.get("dataset")
     if dataset is not None and dataset != saved["dataset"]:

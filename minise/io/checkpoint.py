@@ -183,13 +183,14 @@ def not_regular(path):
     return kind + link
 
 
-def refuse_non_regular(path, folder_rule):
-    """Raise when something is at ``path`` but it is neither a regular file nor a folder. A device (a
-    link to /dev/zero, which could be read forever), a pipe or a socket: :class:`CheckpointError`
-    saying what it is; a broken link: FileNotFoundError. Each names ``path`` as given and what to pass
-    (``folder_rule``: which checkpoint of a run folder is read, e.g. "(its last.ckpt)")."""
+def refuse_non_regular(path, folder_rule, folder_ok=True):
+    """Raise when something is at ``path`` but it is no regular file (nor a folder, when ``folder_ok``: a
+    path that may name a run folder). A device (a link to /dev/zero, which could be read forever), a
+    pipe, a socket, a folder: :class:`CheckpointError` saying what it is; a broken link:
+    FileNotFoundError. Each names ``path`` as given and what to pass (``folder_rule``: which checkpoint
+    of a run folder is read, e.g. "(its last.ckpt)")."""
     kind = not_regular(path)
-    if kind is not None and not Path(path).is_dir():
+    if kind is not None and not (folder_ok and Path(path).is_dir()):
         if kind.startswith("a broken link"):
             raise FileNotFoundError(f"no checkpoint at {path}: it is {kind}")
         raise CheckpointError(f"{path} is {kind}, not a regular file: pass a .ckpt file minise wrote, or a run "
@@ -208,10 +209,7 @@ def resolve_checkpoint_path(path):
             raise CheckpointError(f"{path} is a folder, not a checkpoint file, and holds no last.ckpt: pass a "
                                   ".ckpt file minise wrote, or a run folder")
         path = path / "last.ckpt"
-        if path.is_dir():       # something is there: not "no checkpoint at"
-            raise CheckpointError(f"{path} is a folder, not a regular file: pass a .ckpt file minise wrote, or a "
-                                  "run folder (its last.ckpt)")
-    refuse_non_regular(path, "(its last.ckpt)")
+    refuse_non_regular(path, "(its last.ckpt)", folder_ok=False)   # a folder at last.ckpt: not "no checkpoint at"
     if not path.is_file():
         raise FileNotFoundError(
             f"no checkpoint at {path}: pass a run folder holding last.ckpt, or a .ckpt file"

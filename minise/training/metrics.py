@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 from pathlib import Path
 
 from ..io.atomic import atomic_write_text
@@ -74,9 +75,8 @@ def refuse_irregular_metrics(run_dir):
     """Raise CheckpointError when the run folder's ``metrics.csv`` is there but is no regular file (a
     device, a pipe, a folder): resuming would read or replace something the run did not write."""
     metrics_csv = Path(run_dir) / "metrics.csv"
-    if metrics_csv.exists() or metrics_csv.is_symlink():
-        if not metrics_csv.is_file():
-            raise CheckpointError(f"{metrics_csv} is not a regular file; move it away to resume (the logs are "
+    if os.path.lexists(metrics_csv) and not metrics_csv.is_file():
+        raise CheckpointError(f"{metrics_csv} is not a regular file; move it away to resume (the logs are "
                                   "written again from the checkpoint)")
 
 
